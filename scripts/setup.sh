@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up the book on a fresh clone: a virtual environment in .venv with
+# PyTorch and everything the notebooks and tests need. Safe to run again.
+#   TORCH_SPEC  which torch/torchvision to install (default: "torch>=2.4 torchvision>=0.19")
+#   PYTHON      the interpreter to build .venv from (default: python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# shellcheck disable=SC2086
+"${PIP[@]}" ${TORCH_SPEC:-"torch>=2.4" "torchvision>=0.19"}
+"${PIP[@]}" -e ".[dev]"
+# Fashion-MNIST, when Debian's package can be installed (root on Debian/Ubuntu); optional.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+        || echo "note: Debian's dataset-fashion-mnist could not be installed; Fashion-MNIST will be downloaded"
+fi

@@ -1,0 +1,70 @@
+"""Multi-head self-attention: softmax(Q K^T / sqrt(d)) V, h heads side by side."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over a sequence of tokens.
+
+    Two paths give the same numbers: the explicit math, used when the caller
+    asks for the attention weights, and PyTorch's fused
+    ``scaled_dot_product_attention`` otherwise (faster, but it never forms
+    the weight matrix).
+
+    (B, N, D) -> (B, N, D), and optionally the weights (B, h, N, N).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, dropout: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not a multiple of num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        # One matrix for queries, keys and values; its rows are laid out as
+        # [q | k | v], each split into h heads of d, as in nn.MultiheadAttention.
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.dropout = dropout
+        self.proj_drop = nn.Dropout(dropout)
+        # None: choose per call (see use_fused); True / False force one path.
+        self.fused: bool | None = None
+
+    def use_fused(self, x: torch.Tensor) -> bool:
+        """Whether to call the fused kernel for this input.
+
+        Under bfloat16 autocast on the CPU, PyTorch's fused kernel (with its
+        backward) ran 3 to 5 times slower than the explicit math on our
+        models (benchmarks/throughput.py), so the explicit math is used there.
+        """
+        if self.fused is not None:
+            return self.fused
+        return not (x.device.type == "cpu" and _autocast_on("cpu"))
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        B, N, D = x.shape
+        h, d = self.num_heads, self.head_dim
+        qkv = self.qkv(x).reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4)  # (B, N, 3D) -> (3, B, h, N, d)
+        q, k, v = qkv.unbind(0)
+        drop = self.dropout if self.training else 0.0
+        if return_attention or not self.use_fused(x):
+            attn = (q * self.scale) @ k.transpose(-2, -1)  # (B, h, N, N)
+            attn = attn.softmax(dim=-1)
+            out = F.dropout(attn, drop) @ v  # (B, h, N, d)
+        else:
+            attn = None
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        out = out.transpose(1, 2).reshape(B, N, D)  # (B, h, N, d) -> (B, N, D)
+        out = self.proj_drop(self.proj(out))
+        return (out, attn) if return_attention else out
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()

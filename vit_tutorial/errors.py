@@ -1,0 +1,9 @@
+"""The one exception type the package raises for bad input.
+
+Its message is a single line meant for the reader; the command line prints it
+without a traceback.
+"""
+
+
+class VitTutorialError(Exception):
+    """Bad input: a missing or corrupt checkpoint, a wrong image, unknown data."""

@@ -1,0 +1,280 @@
+"""Training: one ``fit`` for the notebooks, the command line and the tests."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .augment import Augment, get_augment
+from .checkpoint import atomic_write, model_from_payload, read_checkpoint, save_checkpoint
+from .data import ImageDataset
+from .errors import VitTutorialError
+from .model import ViT
+from .utils import default_device
+
+
+@dataclass
+class History:
+    """Loss and accuracy per epoch, for the training and validation sets."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)  # wall time of the training part of each epoch
+    images_per_second: list = field(default_factory=list)
+
+    def append(self, **row) -> None:
+        for k, v in row.items():
+            getattr(self, k).append(v)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: list(v) for k, v in d.items()})
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+def amx_available() -> bool:
+    """True when the CPU has AMX tiles, which make bfloat16 matrix products fast."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # pragma: no cover - older torch
+        return False
+
+
+def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> torch.dtype | None:
+    """The autocast dtype for training, or None for plain float32.
+
+    "auto": bfloat16 on CUDA; on a CPU with AMX, bfloat16 for models of width
+    128 and more, where it measured 1.5 to 2.3 times faster than float32
+    (benchmarks/throughput.py), and float32 for narrower models, where it
+    measured no faster; float32 elsewhere.
+    """
+    if amp in (False, "off", "fp32", None):
+        return None
+    if amp in (True, "bf16"):
+        return torch.bfloat16
+    if amp != "auto":
+        raise VitTutorialError(f"amp must be 'auto', 'bf16' or 'off', not {amp!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and amx_available() and model.config.embed_dim >= 128:
+        return torch.bfloat16
+    return None
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list:
+    """Weight decay on weight matrices only: not on biases, norms, the class token or positions."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name in ("cls_token", "pos_embed") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_factor: float = 0.01) -> float:
+    """Learning-rate factor: linear warm-up from 0, then a cosine down to ``min_factor``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def _evaluate_loss_acc(model, data: ImageDataset, device, batch_size=1024, autocast_dtype=None):
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)))
+        x, y = data.batch(idx)
+        x, y = x.to(device), y.to(device)
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            logits = model(x)
+        total_loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    return total_loss / len(data), correct / len(data)
+
+
+def fit(
+    model: ViT,
+    train: ImageDataset,
+    val: ImageDataset | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    warmup_epochs: float = 1.0,
+    label_smoothing: float = 0.1,
+    augment: str | Augment | None = "digits",
+    augment_strength: float = 1.0,
+    grad_clip: float | None = 1.0,
+    amp: str | bool = "auto",
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    snapshot_epochs=(),
+    progress: bool = True,
+    verbose: bool = True,
+) -> History:
+    """Train ``model`` in place and return its history.
+
+    AdamW with a linear warm-up then a cosine schedule, label smoothing, and
+    batched augmentation on the training device. With ``out_dir``, a
+    checkpoint (``checkpoint.pt``, plus ``config.json`` and
+    ``history.json``) is written atomically after every epoch; with
+    ``resume=True`` an interrupted run picks up after its last finished
+    epoch and ends exactly as an uninterrupted one would. The epochs in
+    ``snapshot_epochs`` (0 = before training) also keep a copy of the
+    weights under ``out_dir/snapshots/``.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    if len(train) == 0:
+        raise VitTutorialError("the training set is empty")
+    if tuple(train.image_shape) != (model.config.in_channels, model.config.image_size, model.config.image_size):
+        raise VitTutorialError(f"the data's images are {tuple(train.image_shape)}, the model expects "
+                               f"{(model.config.in_channels, model.config.image_size, model.config.image_size)}")
+    aug = get_augment(augment, augment_strength)
+    model.to(device)
+    autocast_dtype = choose_amp(model, device, amp)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total_steps = epochs * steps_per_epoch
+    warmup_steps = max(1, int(round(warmup_epochs * steps_per_epoch)))
+
+    optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout draws from the global generator
+    history = History()
+    start_epoch = 1
+    settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                    warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=asdict(aug),
+                    grad_clip=grad_clip, seed=seed,
+                    amp=str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
+                    dataset=train.name, train_size=len(train), val_size=len(val) if val is not None else 0)
+
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_path = out / "checkpoint.pt" if out else None
+    if out is not None and resume and ckpt_path.exists():
+        state = read_checkpoint(ckpt_path)
+        if json.loads(state.get("train_settings", "{}")).get("epochs") != epochs:
+            raise VitTutorialError(f"{ckpt_path} was written by a run of a different length; "
+                                   f"resume with the same settings or choose another --out")
+        saved = model_from_payload(state, ckpt_path)
+        if saved.config != model.config:
+            raise VitTutorialError(f"{ckpt_path} holds a model of another configuration")
+        model.load_state_dict(saved.state_dict())
+        model.to(device)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = History.from_dict(state["history"])
+        start_epoch = int(state["epoch"]) + 1
+        if verbose:
+            print(f"Resuming from {ckpt_path} after epoch {start_epoch - 1}.")
+    if out is not None:
+        atomic_write(out / "config.json", lambda f: f.write(json.dumps(model.config.to_dict(), indent=2).encode()))
+        if 0 in snapshot_epochs and start_epoch == 1:
+            save_checkpoint(out / "snapshots" / "epoch_000.pt", model, epoch=0)
+
+    bar = None
+    if progress and start_epoch <= epochs:
+        from tqdm import tqdm
+
+        bar = tqdm(total=(epochs - start_epoch + 1) * steps_per_epoch, desc="training", unit="batch",
+                   file=sys.stdout, mininterval=1.0, dynamic_ncols=True)
+    use_amp = autocast_dtype is not None
+    for epoch in range(start_epoch, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(train), generator=generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step in range(steps_per_epoch):
+            idx = perm[step * batch_size:(step + 1) * batch_size]
+            x, y = train.batch(idx)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = aug(x, generator)
+            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=use_amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{loss_sum / seen:.3f}", refresh=False)
+        seconds = time.perf_counter() - t0
+        row = dict(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
+                   lr=optimizer.param_groups[0]["lr"], seconds=seconds, images_per_second=seen / seconds)
+        if val is not None and len(val):
+            row["val_loss"], row["val_acc"] = _evaluate_loss_acc(model, val, device, autocast_dtype=autocast_dtype)
+        else:
+            row["val_loss"], row["val_acc"] = float("nan"), float("nan")
+        history.append(**row)
+        if verbose:
+            msg = (f"epoch {epoch:3d}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
+                   f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}  "
+                   f"({seconds:.1f} s, {row['images_per_second']:.0f} img/s)")
+            (bar.write(msg, file=sys.stdout) if bar is not None else print(msg))
+        if out is not None:
+            save_checkpoint(ckpt_path, model, epoch=epoch, optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), generator=generator.get_state(),
+                            torch_rng=torch.get_rng_state(), history=history.to_dict(),
+                            train_settings=json.dumps(settings), classes=list(train.classes))
+            atomic_write(out / "history.json", lambda f: f.write(json.dumps(history.to_dict(), indent=1).encode()))
+            if epoch in snapshot_epochs:
+                save_checkpoint(out / "snapshots" / f"epoch_{epoch:03d}.pt", model, epoch=epoch,
+                                classes=list(train.classes))
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return history
+
+
+# The training recipe the book uses for each dataset: keyword arguments of fit.
+RECIPES: dict[str, dict] = {
+    "mnist": dict(epochs=40, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=2,
+                  label_smoothing=0.1, augment="digits"),
+    "fashion-mnist": dict(epochs=30, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
+                          label_smoothing=0.1, augment="clothes"),
+    "cifar10": dict(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=3,
+                    label_smoothing=0.1, augment="photos"),
+}
+# Quick mode (VIT_TUTORIAL_QUICK=1, as in CI): this many epochs on this many training images.
+QUICK_EPOCHS, QUICK_TRAIN_SIZE = 2, 1000
+
+
+def recipe(dataset: str, quick: bool = False, **changes) -> dict:
+    """fit's keyword arguments for ``dataset`` (fewer epochs in quick mode), with ``changes`` applied."""
+    if dataset not in RECIPES:
+        raise VitTutorialError(f"no training recipe for {dataset!r}; choose one of {', '.join(RECIPES)}")
+    r = dict(RECIPES[dataset])
+    if quick:
+        r["epochs"] = QUICK_EPOCHS
+        r["warmup_epochs"] = min(r["warmup_epochs"], 0.5)
+    r.update(changes)
+    return r
