@@ -30,7 +30,7 @@ class Augment:
     def is_identity(self) -> bool:
         return not (self.rotate or self.translate or self.scale or self.hflip)
 
-    def scaled(self, strength: float) -> "Augment":
+    def scaled(self, strength: float) -> Augment:
         """The same kind of augmentation, with every range multiplied by ``strength``."""
         return dataclasses.replace(self, rotate=self.rotate * strength,
                                    translate=self.translate * strength, scale=self.scale * strength,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import read_checkpoint, model_from_payload
+from .checkpoint import model_from_payload, read_checkpoint
 from .config import preset
 from .data import Splits, load_dataset
 from .model import ViT

@@ -81,7 +81,7 @@ def cmd_train(args) -> None:
     from .evaluation import evaluate
     from .model import ViT
     from .plots import plot_accuracy, plot_confusion
-    from .training import QUICK_TRAIN_SIZE, recipe, fit
+    from .training import QUICK_TRAIN_SIZE, fit, recipe
     from .utils import set_seed
 
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()

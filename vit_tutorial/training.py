@@ -41,7 +41,7 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         return cls(**{k: list(v) for k, v in d.items()})
 
     def __len__(self) -> int:
@@ -93,6 +93,32 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_factor: fl
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.05) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weight matrices only (see ``param_groups``)."""
+    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+               autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
+               grad_clip: float | None = None, scheduler=None):
+    """One step of training on a batch: forward, loss, backward, optimizer step.
+
+    This is the body of ``fit``'s loop, and what benchmarks/throughput.py times.
+    Returns the loss and the logits.
+    """
+    with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return loss, logits
 
 
 @torch.no_grad()
@@ -157,7 +183,7 @@ def fit(
     total_steps = epochs * steps_per_epoch
     warmup_steps = max(1, int(round(warmup_epochs * steps_per_epoch)))
 
-    optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
+    optimizer = make_optimizer(model, lr, weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
     generator = torch.Generator().manual_seed(seed)
@@ -201,7 +227,6 @@ def fit(
 
         bar = tqdm(total=(epochs - start_epoch + 1) * steps_per_epoch, desc="training", unit="batch",
                    file=sys.stdout, mininterval=1.0, dynamic_ncols=True)
-    use_amp = autocast_dtype is not None
     for epoch in range(start_epoch, epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -212,15 +237,8 @@ def fit(
             x, y = train.batch(idx)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             x = aug(x, generator)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=use_amp):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
+            loss, logits = train_step(model, optimizer, x, y, autocast_dtype=autocast_dtype,
+                                      label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler)
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)

@@ -1,0 +1,196 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. The class token
+#
+# The encoder hands back one vector for every token it is given, but a classifier
+# needs one vector for the whole image. The Vision Transformer solves this with an
+# extra token: a learned vector, the class token, placed in front of the patch
+# tokens. It belongs to no patch. After the encoder, the classification head reads
+# that token's output and nothing else.
+#
+# In this notebook we prepend the class token by hand and prove that this is the
+# package's first step of equation 1. Then we check three things about it: it is the
+# same for every image on the way in, its output depends on every patch on the way
+# out, and training reaches it like any other weight.
+
+# %%
+import copy
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from vit_tutorial import ViT, default_device, load_dataset, preset, quick_mode, set_seed
+from vit_tutorial.book import DATA
+
+set_seed(0)
+device = default_device()
+QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same cells
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+splits = load_dataset("mnist", DATA)
+
+# %% [markdown]
+# The same eight test digits as in notebook 01, and the book's MNIST model with fresh,
+# untrained weights. The model normalises its input itself (with the mean and
+# standard deviation of the MNIST pixels), so it takes images in $[0, 1]$.
+
+# %%
+g = torch.Generator().manual_seed(0)
+index = torch.randperm(len(splits.test), generator=g)[:8]
+images, labels = splits.test.batch(index)  # (B, C, H, W), values in [0, 1]
+images, labels = images.to(device), labels.to(device)
+
+model = ViT(preset("mnist")).to(device).eval()
+B = images.shape[0]
+P, N, D = model.config.patch_size, model.config.num_patches, model.config.embed_dim
+assert (B, P, N, D) == (8, 7, 16, 64)
+
+with torch.no_grad():
+    patch_tokens = model.patch_embed((images - model.mean) / model.std)  # (B, C, H, W) -> (B, N, D)
+assert patch_tokens.shape == (B, N, D)
+
+# %% [markdown]
+# ## One more token, in front
+#
+# The class token is a single parameter of shape $(1, 1, D)$. Like the other weights
+# of the model it starts as small random numbers and is changed by training. To put
+# it in front of every image's sequence we `expand` it over the batch, which makes a
+# view of the same memory rather than $B$ copies, and concatenate along the token
+# axis. The sequence grows from $N = 16$ to $N + 1 = 17$ tokens.
+
+# %%
+cls_token = nn.Parameter(torch.empty(1, 1, D, device=device))
+nn.init.trunc_normal_(cls_token, std=0.02)
+
+cls = cls_token.expand(B, -1, -1)  # (1, 1, D) -> (B, 1, D), no copy
+z0 = torch.cat([cls, patch_tokens], dim=1)  # (B, 1, D) and (B, N, D) -> (B, N+1, D)
+assert z0.shape == (B, N + 1, D)
+
+# %% [markdown]
+# Token 0 is now the class token and tokens 1 to 16 are the patches in reading
+# order. On the way in, token 0 is the same vector for every image: it carries
+# nothing about the digit yet.
+
+# %%
+torch.testing.assert_close(z0[:, 0], cls_token[0].expand(B, -1), rtol=0, atol=0)
+torch.testing.assert_close(z0[:, 1:], patch_tokens, rtol=0, atol=0)
+print("token 0 is the class token, the same for every image; tokens 1..N are the patches: OK")
+
+# %% [markdown]
+# Why in front? Index 0 is the one place in the sequence that does not move when the
+# number of patches changes, so the head finds the class token in the same spot for
+# any image size or patch size.
+#
+# ## Equation 1, first part
+#
+# The paper writes the input of the encoder as
+#
+# $$z_0 = [x_\text{class};\, x_p^1 E;\, x_p^2 E;\, \dots;\, x_p^N E] + E_\text{pos},$$
+#
+# the class token followed by the $N$ embedded patches, plus a table of position
+# embeddings $E_\text{pos}$. Positions are the subject of notebook 03; to compare only
+# what we built here, we set them to zero in a copy of the model and check our
+# sequence against the package's `ViT.embed`. As in notebook 01, the proof runs in
+# float64.
+
+# %%
+model64 = copy.deepcopy(model).double()
+x64 = images.double()
+with torch.no_grad():
+    model64.pos_embed.zero_()
+    ours = torch.cat([model64.cls_token.expand(B, -1, -1),  # (B, 1, D)
+                      model64.patch_embed((x64 - model64.mean) / model64.std)], dim=1)  # (B, N, D)
+    theirs = model64.embed(x64)  # (B, N+1, D)
+assert ours.shape == theirs.shape == (B, N + 1, D)
+torch.testing.assert_close(ours, theirs)
+print("[class token; patch tokens] == ViT.embed with zero positions: OK")
+
+# %% [markdown]
+# ## On the way out, it has gathered from every patch
+#
+# Inside the encoder, attention (notebook 04) lets every token take in information
+# from every other token. The class token enters the same for every image, so
+# whatever sets one image's class token apart from another's after the last block
+# was collected from the patches, and from all of them, not just from one region.
+#
+# We can check the "all of them" with a gradient. Take one digit, project the class
+# token's final output onto a fixed random direction, and ask how that number changes
+# when the pixels of each patch change. A non-zero gradient in every patch means the
+# output depends on every patch. This holds already for the untrained model: the
+# wiring alone connects the class token to the whole image.
+
+# %%
+x = images[:1].clone().requires_grad_(True)  # (1, C, H, W)
+cls_out = model.forward_features(x)[0, 0]  # (1, N+1, D) -> (D,), the class token after the encoder
+probe = torch.randn(D, generator=torch.Generator().manual_seed(1)).to(device)
+(cls_out @ probe).backward()
+
+grad_patches = rearrange(x.grad.abs(), "b c (gh p1) (gw p2) -> b (gh gw) (c p1 p2)", p1=P, p2=P)
+per_patch = grad_patches.sum(dim=-1)[0]  # (1, N, C*P*P) -> (N,)
+assert per_patch.shape == (N,)
+assert (per_patch > 0).all()
+print(f"the class token's output depends on all {N} patches: OK")
+
+# %% [markdown]
+# ## What the head reads
+#
+# After the last block a final LayerNorm is applied, and the head, one linear layer,
+# turns the class token's vector into 10 logits, one per digit. That is equation 4 of
+# the paper, $y = \mathrm{LN}(z_L^0)$, followed by the linear head; the other 16
+# output tokens are computed and then left unused. The model's `forward` is exactly
+# this.
+
+# %%
+with torch.no_grad():
+    features = model.forward_features(images)  # (B, N+1, D), after the final LayerNorm
+    logits = model.head(features[:, 0])  # (B, D) -> (B, 10)
+assert features.shape == (B, N + 1, D) and logits.shape == (B, 10)
+torch.testing.assert_close(logits, model(images))
+print("ViT.forward == head(class token after the encoder): OK")
+
+# %% [markdown]
+# ## Training reaches it
+#
+# The class token is a parameter, so the loss has a gradient with respect to it and
+# the optimiser updates it like any weight. Training shapes the starting vector that
+# every image's sequence begins with.
+
+# %%
+model.zero_grad()
+F.cross_entropy(model(images), labels).backward()
+assert model.cls_token.grad.shape == (1, 1, D)
+assert model.cls_token.grad.abs().sum() > 0
+print(f"the loss has a gradient for the class token ({model.cls_token.numel()} parameters): OK")
+
+# %% [markdown]
+# ## Class token or mean pooling
+#
+# The usual alternative drops the reading of token 0 and averages the $N$ patch
+# outputs instead (the package's `pool="mean"`); the paper's appendix reports that
+# both work about equally well once the learning rate is tuned for each, and
+# notebook `11_other_heads` trains both on MNIST and compares them.
+#
+# ## What comes next
+#
+# The encoder now gets $N + 1$ tokens and the head knows where to read. But nothing
+# yet tells the model where in the image each patch came from. Notebook
+# `03_positional_embeddings` shows that without that information the model cannot
+# tell a digit from its patches shuffled, and adds the position embeddings
+# $E_\text{pos}$ of equation 1.
