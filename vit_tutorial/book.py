@@ -24,7 +24,9 @@ def project_root(start: str | Path | None = None) -> Path:
 ROOT = project_root(Path(__file__).parent)
 DATA = ROOT / "data"
 RUNS = ROOT / "runs"
-IMAGES = ROOT / "images"
+# The book's figures; quick runs (tests, CI) write theirs aside so they never replace the real ones.
+IMAGES = RUNS / "images-quick" if quick_mode() else ROOT / "images"
+IMAGES.mkdir(parents=True, exist_ok=True)
 
 
 def snapshot_epochs(epochs: int) -> list:

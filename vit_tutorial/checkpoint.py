@@ -47,12 +47,12 @@ def read_checkpoint(path: str | Path) -> dict:
 def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT:
     try:
         config = ViTConfig.from_dict(json.loads(payload["config"]))
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, VitTutorialError) as e:
         raise VitTutorialError(f"{path} has an invalid model config: {e}") from None
-    model = ViT(config)
     try:
+        model = ViT(config)
         model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError) as e:
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
         first = str(e).strip().splitlines()
         raise VitTutorialError(f"{path}: the weights do not fit the saved config "
                                f"({first[0] if first else type(e).__name__})") from None

@@ -36,6 +36,16 @@ class ViTConfig:
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
         problems = []
+        for name in ("image_size", "patch_size", "in_channels", "num_classes", "embed_dim", "depth", "num_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "depth" else 1):
+                problems.append(f"{name} must be a positive integer, not {value!r}")
+        if not self.mlp_ratio > 0:
+            problems.append(f"mlp_ratio must be positive, not {self.mlp_ratio!r}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), not {self.dropout!r}")
+        if problems:
+            raise VitTutorialError("invalid ViTConfig: " + "; ".join(problems))
         if self.image_size % self.patch_size:
             problems.append(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.embed_dim % self.num_heads:

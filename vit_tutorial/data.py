@@ -206,7 +206,9 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
     """Train / validation / test splits of ``name`` (see the module docstring for the sources).
 
     The validation set is drawn from the training data with a generator seeded
-    by ``seed``; the official test set is kept apart, for reporting only.
+    by ``seed``; the official test set is kept apart, for reporting only. The
+    split of the offline MNIST sample is always the same (seed 0), so that its
+    test digits stay unseen whatever seed a run uses.
     """
     if name not in DATASETS:
         raise VitTutorialError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -220,12 +222,19 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
         source = f"{name} from {root}"
     except (RuntimeError, OSError):
         tried.append(f"files under {root}")
+    except Exception as e:  # noqa: BLE001 - torchvision's readers fail in many ways on damaged files
+        raise VitTutorialError(f"the {name} files under {root} are damaged ({type(e).__name__}); "
+                               f"delete them to download or unpack them again") from None
     if pairs is None and name == "fashion-mnist":  # 2. Debian's package
-        if _install_debian_fashion_mnist(root):
-            pairs = _load_torchvision(name, root, download=False)
-            source = f"{name} from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
-        else:
-            tried.append(str(DEBIAN_FASHION_MNIST))
+        try:
+            if _install_debian_fashion_mnist(root):
+                pairs = _load_torchvision(name, root, download=False)
+                source = f"{name} from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST})"
+            else:
+                tried.append(str(DEBIAN_FASHION_MNIST))
+        except Exception as e:  # noqa: BLE001
+            raise VitTutorialError(f"cannot read Fashion-MNIST from {DEBIAN_FASHION_MNIST} "
+                                   f"({type(e).__name__}); the package's files may be damaged") from None
     failed_marker = root / f".{name}-download-failed"
     if pairs is None and download and _recently(failed_marker):
         tried.append(f"torchvision's download (failed less than {RETRY_DOWNLOAD_AFTER // 60} minutes ago)")

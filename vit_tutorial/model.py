@@ -65,6 +65,9 @@ class ViT(nn.Module):
             raise VitTutorialError(
                 f"expected images of shape (B, {want[0]}, {want[1]}, {want[2]}), got {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise VitTutorialError(f"expected float images with values in [0, 1], got {x.dtype} "
+                                   f"(divide bytes by 255 first)")
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] -> tokens (B, N+1, D): equation 1 of the paper."""

@@ -155,3 +155,338 @@ def plot_misclassified(data, evaluation: Evaluation, n: int = 24, ncols: int = 8
         return fig
     return plot_images(images, titles, ncols=ncols, size=1.5,
                        suptitle="Misclassified: true -> predicted (probability)")
+
+
+# --- Figures for looking inside the model (notebooks 08 and 09) ---
+
+
+def _as_grid_images(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """(C, H, W), (rows, C, H, W), (1, cols, C, H, W) or (rows, cols, C, H, W) -> (rows, cols, C, H, W)."""
+    images = images.detach().float().cpu()
+    if images.ndim == 3:
+        images = images[None, None]
+    elif images.ndim == 4:
+        images = images[:, None]
+    return images.expand(rows, cols, *images.shape[-3:])
+
+
+def plot_attention_grid(images: torch.Tensor, maps: torch.Tensor, row_labels=None, col_labels=None,
+                        title: str | None = None, scale: str = "shared", show_input: bool = True,
+                        mode: str = "nearest", alpha: float = 0.6, cmap: str = "inferno",
+                        cbar_label: str | None = None, titles=None, size: float = 1.25) -> Figure:
+    """Attention maps over their images: ``maps`` (R, K, gh, gw) drawn as R rows of K overlays.
+
+    ``images`` is one image (C, H, W) for every cell, one per row (R, C, H, W),
+    one per column (1, K, C, H, W) or one per cell (R, K, C, H, W), with values
+    in [0, 1]. ``scale="shared"``
+    gives every map the same colour scale, from 0 to the largest weight in
+    the figure; ``"each"`` stretches every map from its own smallest to its
+    largest weight, to show where it looks rather than how strongly. With
+    ``show_input`` a first column shows each row's image alone. ``titles``,
+    R lists of K strings, puts a title over every map instead of
+    ``col_labels`` over the first row.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from .inspect import attention_heatmap, overlay
+
+    maps = maps.detach().float().cpu()
+    if maps.ndim != 4:
+        raise ValueError(f"maps must have shape (R, K, gh, gw), got {tuple(maps.shape)}")
+    R, K = maps.shape[:2]
+    images = _as_grid_images(images, R, K)
+    H, W = images.shape[-2:]
+    if scale == "shared":
+        vmax = float(maps.max().clamp_min(1e-12))
+        heat = attention_heatmap(maps, (H, W), mode=mode, normalize=False) / vmax
+        norm = Normalize(0, vmax)
+        cbar_label = cbar_label or "attention weight"
+    elif scale == "each":
+        heat = attention_heatmap(maps, (H, W), mode=mode, normalize=True)
+        norm = Normalize(0, 1)
+        cbar_label = cbar_label or "relative weight in its map"
+    else:
+        raise ValueError(f"scale must be 'shared' or 'each', not {scale!r}")
+    rgb = overlay(images.reshape(R * K, *images.shape[-3:]), heat.reshape(R * K, H, W), alpha=alpha, cmap=cmap)
+    rgb = rgb.view(R, K, 3, H, W)
+    ncols = K + int(show_input)
+    fig = Figure(figsize=(ncols * size + 1.0, R * size * 1.05 + (0.4 if title else 0)), layout="constrained")
+    axes = fig.subplots(R, ncols, squeeze=False)
+    for r in range(R):
+        if show_input:
+            _show_image(axes[r, 0], images[r, 0])
+            if r == 0:
+                axes[r, 0].set_title("input", fontsize=8)
+        for k in range(K):
+            ax = axes[r, k + int(show_input)]
+            _show_image(ax, rgb[r, k])
+            if titles is not None:
+                ax.set_title(str(titles[r][k]), fontsize=8)
+            elif r == 0 and col_labels is not None:
+                ax.set_title(str(col_labels[k]), fontsize=8)
+        if row_labels is not None:
+            axes[r, 0].set_ylabel(str(row_labels[r]), fontsize=8)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(), shrink=0.9 if R < 3 else 0.8,
+                 label=cbar_label, aspect=8 + 5 * R)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_attention_distance(distances: dict, reference: float | None = None, title: str | None = None,
+                            from_zero: bool = True) -> Figure:
+    """Mean attention distance of every head against depth (the paper's Figure 7, right).
+
+    ``distances`` maps a label to an (L, h) tensor: one dot per head and
+    layer. ``reference`` (pixels) is drawn as a dashed line, e.g. the
+    distance that uniform attention would give. With ``from_zero`` the
+    axis starts at 0 (a head that only looks at its own patch).
+    """
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    markers = ["o", "x", "s", "^", "D"]
+    n = len(distances)
+    for i, (label, d) in enumerate(distances.items()):
+        d = torch.as_tensor(d).detach().float().cpu()
+        L, h = d.shape
+        offset = (i - (n - 1) / 2) * 0.12  # side by side, so the sets do not hide each other
+        for layer in range(L):
+            ax.scatter(torch.full((h,), layer + 1 + offset).numpy(), d[layer].numpy(), s=26,
+                       marker=markers[i % len(markers)], color=f"C{i}", label=label if layer == 0 else None,
+                       alpha=0.85)
+    if reference is not None:
+        ax.axhline(reference, color="gray", ls="--", lw=1.2, label=f"uniform attention ({reference:.1f} px)")
+    L = max(torch.as_tensor(d).shape[0] for d in distances.values())
+    ax.set_xticks(range(1, L + 1))
+    ax.set(xlabel="network depth (layer)", ylabel="mean attention distance (pixels)",
+           title=title or "How far each head looks")
+    if from_zero:
+        ax.set_ylim(0, None)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def _similarity_mosaic(sim: torch.Tensor) -> torch.Tensor:
+    """(gh, gw, gh, gw) -> one (gh*(gh+1)-1, gw*(gw+1)-1) image, the small maps apart by a NaN gap."""
+    gh, gw = sim.shape[:2]
+    out = torch.full((gh * (gh + 1) - 1, gw * (gw + 1) - 1), float("nan"))
+    for i in range(gh):
+        for j in range(gw):
+            out[i * (gh + 1):i * (gh + 1) + gh, j * (gw + 1):j * (gw + 1) + gw] = sim[i, j]
+    return out
+
+
+def plot_position_similarity(similarities: dict, title: str | None = None, size: float = 3.4,
+                             shared_scale: bool = False, ncols: int | None = None) -> Figure:
+    """Position-embedding similarity grids side by side (the paper's Figure 7, centre).
+
+    ``similarities`` maps a label to a (gh, gw, gh, gw) tensor from
+    :func:`vit_tutorial.inspect.position_similarity`. In each panel, the
+    small image at row i, column j shows how similar the embedding of
+    patch (i, j) is to that of every other patch. Each panel has its own
+    colour scale, from its lowest similarity to 1, unless ``shared_scale``
+    puts them all on -1 to 1. ``ncols`` wraps the panels into rows.
+    """
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(bad="white")
+    n = len(similarities)
+    rows, cols = _grid(n, ncols or n)
+    fig = Figure(figsize=(cols * (size + (0 if shared_scale else 0.7)) + 0.8, rows * (size + 0.3) + 0.3),
+                 layout="constrained")
+    grid = fig.subplots(rows, cols, squeeze=False)
+    for ax in grid.flat[n:]:
+        ax.axis("off")
+    axes = grid.flat[:n]
+    for ax, (label, sim) in zip(axes, similarities.items()):
+        sim = sim.detach().float().cpu()
+        gh, gw = sim.shape[:2]
+        vmin = -1.0 if shared_scale else min(float(sim.min()), 0.99)
+        im = ax.imshow(_similarity_mosaic(sim).numpy(), cmap=cmap, vmin=vmin, vmax=1, interpolation="nearest")
+        step_r, step_c = max(1, gh // 7), max(1, gw // 7)  # at most about 7 tick labels a side
+        ax.set_yticks([i * (gh + 1) + (gh - 1) / 2 for i in range(0, gh, step_r)], range(1, gh + 1, step_r))
+        ax.set_xticks([j * (gw + 1) + (gw - 1) / 2 for j in range(0, gw, step_c)], range(1, gw + 1, step_c))
+        ax.tick_params(length=0, labelsize=8)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set(xlabel="input patch column", ylabel="input patch row", title=label)
+        if not shared_scale:
+            fig.colorbar(im, ax=ax, label="cosine similarity", shrink=0.9)
+    if shared_scale:
+        fig.colorbar(im, ax=grid.ravel().tolist(), label="cosine similarity", shrink=0.9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_similarity_by_distance(similarities: dict, title: str | None = None) -> Figure:
+    """Mean cosine similarity of two positions' embeddings against their distance on the patch grid."""
+    fig = Figure(figsize=(6.4, 4), layout="constrained")
+    ax = fig.subplots()
+    for i, (label, sim) in enumerate(similarities.items()):
+        sim = sim.detach().float().cpu()
+        gh, gw = sim.shape[:2]
+        rows, cols = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+        cells = torch.stack([rows.flatten(), cols.flatten()], 1).double()
+        dist = torch.cdist(cells, cells).flatten().round(decimals=4)
+        values = sim.reshape(gh * gw, gh * gw).flatten()
+        steps = dist.unique()
+        means = torch.stack([values[dist == s].mean() for s in steps])
+        ax.plot(steps.numpy(), means.numpy(), "o-", ms=4, color=f"C{i}", label=label)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set(xlabel="distance between the two patches (grid steps)", ylabel="mean cosine similarity",
+           title=title or "Near positions get similar embeddings")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _filter_mosaic(filters: torch.Tensor, ncols: int, rgb: bool) -> torch.Tensor:
+    """(k, C, P, P) -> one image of the filters in rows of ``ncols``, one pixel apart.
+
+    One channel: (rows*(P+1)-1, cols*(P+1)-1) with NaN in the gaps. Three
+    channels: (rows*(P+1)-1, cols*(P+1)-1, 3), each filter stretched to [0, 1], white gaps.
+    """
+    k, C, P, _ = filters.shape
+    rows, cols = _grid(k, ncols)
+    S = P + 1
+    if rgb:
+        out = torch.ones(rows * S - 1, cols * S - 1, 3)
+    else:
+        out = torch.full((rows * S - 1, cols * S - 1), float("nan"))
+    for i in range(k):
+        r, c = divmod(i, cols)
+        f = filters[i]
+        if rgb:
+            lo, hi = f.min(), f.max()
+            out[r * S:r * S + P, c * S:c * S + P] = ((f - lo) / (hi - lo).clamp_min(1e-12)).permute(1, 2, 0)
+        else:
+            out[r * S:r * S + P, c * S:c * S + P] = f[0]
+    return out
+
+
+def plot_filters(filters: torch.Tensor, titles=None, ncols: int = 8, title: str | None = None,
+                 cbar_label: str = "weight", size: float = 0.9) -> Figure:
+    """Patch-embedding filters or their principal components, (k, C, P, P), as small images.
+
+    One-channel filters share a diverging colour scale centred on zero (with a
+    colour bar); three-channel ones are shown as colour images, each
+    stretched to the full range on its own. Without ``titles`` the filters
+    are drawn as one mosaic, which is much faster for many filters.
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    filters = filters.detach().float().cpu()
+    k, C = filters.shape[:2]
+    if C not in (1, 3):
+        raise ValueError(f"filters must have 1 or 3 channels, got {C}")
+    rgb = C == 3
+    rows, cols = _grid(k, ncols)
+    lim = float(filters.abs().max().clamp_min(1e-12))
+    norm = Normalize(-lim, lim)
+    cmap = colormaps["RdBu_r"].with_extremes(bad="0.6")  # grey gaps: near-zero weights are white
+    extra_w = 0.2 if rgb else 1.0
+    if titles is None:
+        fig = Figure(figsize=(cols * size + extra_w, rows * size + (0.5 if title else 0.1)), layout="constrained")
+        ax = fig.subplots()
+        mosaic = _filter_mosaic(filters, cols, rgb)
+        im = ax.imshow(mosaic.numpy(), cmap=None if rgb else cmap, norm=None if rgb else norm,
+                       interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        if not rgb:
+            fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.8, aspect=30)
+    else:
+        fig = Figure(figsize=(cols * size + extra_w, rows * size * 1.1 + (0.5 if title else 0.1)),
+                     layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
+        im = None
+        for i, ax in enumerate(axes.flat):
+            if i >= k:
+                ax.axis("off")
+                continue
+            f = filters[i]
+            if rgb:
+                lo, hi = f.min(), f.max()
+                ax.imshow(((f - lo) / (hi - lo).clamp_min(1e-12)).permute(1, 2, 0).numpy(), interpolation="nearest")
+            else:
+                im = ax.imshow(f[0].numpy(), cmap=cmap, norm=norm, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(str(titles[i]), fontsize=7)
+        if im is not None:
+            fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.8, aspect=30)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_explained_variance(explained: dict, title: str | None = None) -> Figure:
+    """Fraction of the variance each principal component explains, and the running total."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax_each, ax_total = fig.subplots(1, 2)
+    for i, (label, e) in enumerate(explained.items()):
+        e = torch.as_tensor(e).detach().float().cpu()
+        x = torch.arange(1, len(e) + 1).numpy()
+        ax_each.plot(x, (100 * e).numpy(), "o-", ms=3, color=f"C{i}", label=label)
+        ax_total.plot(x, (100 * e.cumsum(0)).numpy(), "o-", ms=3, color=f"C{i}", label=label)
+    ax_each.set(xlabel="principal component", ylabel="variance explained (%)", title="Each component")
+    ax_total.set(xlabel="number of components", ylabel="variance explained (%)", title="Running total",
+                 ylim=(0, 101))
+    for ax in (ax_each, ax_total):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_histograms(values: dict, xlabel: str, title: str | None = None, bins: int = 20) -> Figure:
+    """Overlaid histograms, one per labelled set of numbers, each scaled to a density."""
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    allv = torch.cat([torch.as_tensor(v).flatten().float() for v in values.values()])
+    edges = torch.linspace(float(allv.min()), float(allv.max()) + 1e-6, bins + 1).numpy()
+    for i, (label, v) in enumerate(values.items()):
+        v = torch.as_tensor(v).flatten().float()
+        ax.hist(v.numpy(), bins=edges, density=True, alpha=0.5, color=f"C{i}",
+                label=f"{label} ({len(v)}, mean {float(v.mean()):.2f})")
+    ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def save_gif(figures, path, duration_ms: int = 800, last_ms: int | None = 2000, dpi: int = 100) -> None:
+    """Write figures as the frames of a looping animated GIF (with Pillow).
+
+    Each figure is cropped to its contents; frames of different sizes are
+    centred on a white canvas of the largest size.
+    """
+    import io
+
+    from PIL import Image
+
+    images = []
+    for fig in figures:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+        buf.seek(0)
+        images.append(Image.open(buf).convert("RGB"))
+    if not images:
+        raise ValueError("no figures to write")
+    W, H = max(im.width for im in images), max(im.height for im in images)
+    frames = []
+    for im in images:
+        canvas = Image.new("RGB", (W, H), "white")
+        canvas.paste(im, ((W - im.width) // 2, (H - im.height) // 2))
+        frames.append(canvas)
+    durations = [duration_ms] * len(frames)
+    if last_ms is not None:
+        durations[-1] = last_ms
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)

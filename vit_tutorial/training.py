@@ -59,7 +59,7 @@ def amx_available() -> bool:
 def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> torch.dtype | None:
     """The autocast dtype for training, or None for plain float32.
 
-    "auto": bfloat16 on CUDA; on a CPU with AMX, bfloat16 for models of width
+    "auto": bfloat16 on CUDA GPUs that have it; on a CPU with AMX, bfloat16 for models of width
     128 and more, where it measured 1.5 to 2.3 times faster than float32
     (benchmarks/throughput.py), and float32 for narrower models, where it
     measured no faster; float32 elsewhere.
@@ -71,7 +71,8 @@ def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> to
     if amp != "auto":
         raise VitTutorialError(f"amp must be 'auto', 'bf16' or 'off', not {amp!r}")
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # float16 would need a gradient scaler; older GPUs without bfloat16 train in float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu" and amx_available() and model.config.embed_dim >= 128:
         return torch.bfloat16
     return None
@@ -200,8 +201,10 @@ def fit(
     ckpt_path = out / "checkpoint.pt" if out else None
     if out is not None and resume and ckpt_path.exists():
         state = read_checkpoint(ckpt_path)
-        if json.loads(state.get("train_settings", "{}")).get("epochs") != epochs:
-            raise VitTutorialError(f"{ckpt_path} was written by a run of a different length; "
+        saved_settings = json.loads(state.get("train_settings", "{}"))
+        changed = sorted(k for k in set(settings) | set(saved_settings) if settings.get(k) != saved_settings.get(k))
+        if changed:
+            raise VitTutorialError(f"{ckpt_path} was written with other settings ({', '.join(changed)}); "
                                    f"resume with the same settings or choose another --out")
         saved = model_from_payload(state, ckpt_path)
         if saved.config != model.config:

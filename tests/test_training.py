@@ -1,0 +1,277 @@
+"""Training: a short run that must learn, determinism, resuming, the schedule, augmentation, evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import vit_tutorial.training
+from vit_tutorial import ImageDataset, ViT, VitTutorialError, evaluate, fit, load_checkpoint, preset, save_checkpoint
+from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
+from vit_tutorial.training import choose_amp, param_groups, warmup_cosine
+
+QUIET = dict(amp="off", device="cpu", progress=False, verbose=False)
+
+
+def small_run(**changes):
+    """fit's arguments for the small runs below: a few batches, with augmentation and dropout at work."""
+    return dict(dict(epochs=3, batch_size=32, lr=3e-3, augment="digits", **QUIET), **changes)
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+# ---------------------------------------------------------------- a short run must learn
+
+
+def test_short_training_run_beats_chance_by_a_wide_margin(mnist_sample):
+    torch.manual_seed(0)
+    # 2 x 2 patches of 14 x 14: the smallest ViT that learns digits in a few seconds
+    # (it reaches about 0.85 here; 7 x 7 patches need many more epochs).
+    model = ViT(preset("tiny", patch_size=14))
+    train = mnist_sample.train.sample(1500, seed=0)
+    history = fit(model, train, mnist_sample.val, epochs=3, batch_size=32, lr=3e-3, augment=None, **QUIET)
+    assert len(history) == 3
+    assert history.epoch == [1, 2, 3]
+    for column in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"):
+        assert len(getattr(history, column)) == 3, column
+    assert history.val_acc[-1] > 0.7  # chance is 0.1; measured 0.83 to 0.85 over three seeds
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert not model.training  # fit leaves the model ready for evaluation
+    assert evaluate(model, mnist_sample.val, device="cpu").accuracy == pytest.approx(history.val_acc[-1])
+
+
+def test_fit_rejects_data_of_the_wrong_shape(tiny_config):
+    model = ViT(tiny_config)
+    colour = ImageDataset(torch.zeros(4, 3, 28, 28, dtype=torch.uint8), torch.zeros(4), ["a"])
+    with pytest.raises(VitTutorialError, match=r"\(3, 28, 28\)"):
+        fit(model, colour, epochs=1, **QUIET)
+    empty = ImageDataset(torch.zeros(0, 1, 28, 28, dtype=torch.uint8), torch.zeros(0), ["a"])
+    with pytest.raises(VitTutorialError, match="empty"):
+        fit(model, empty, epochs=1, **QUIET)
+
+
+# ---------------------------------------------------------------- determinism and resuming
+
+
+@pytest.fixture(scope="module")
+def small_data(mnist_sample):
+    return mnist_sample.train.sample(96, seed=1), mnist_sample.val.sample(32, seed=1)
+
+
+def test_same_seed_same_weights_other_seed_other_weights(small_data):
+    train, val = small_data
+    config = preset("tiny", dropout=0.1)
+    torch.manual_seed(0)
+    start = ViT(config).state_dict()
+    models = []
+    for seed in (0, 0, 1):
+        model = ViT(config)
+        model.load_state_dict(start)
+        fit(model, train, val, **small_run(epochs=2, seed=seed))
+        models.append(model)
+    assert_same_weights(models[0], models[1])
+    assert not torch.equal(models[0].head.weight, models[2].head.weight)
+
+
+def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypatch):
+    train, val = small_data
+    config = preset("tiny", dropout=0.1)
+    torch.manual_seed(0)
+    start = ViT(config).state_dict()
+
+    def fresh():
+        model = ViT(config)
+        model.load_state_dict(start)
+        return model
+
+    whole = fresh()
+    whole_history = fit(whole, train, val, **small_run(), out_dir=tmp_path / "A")
+
+    real_save = vit_tutorial.training.save_checkpoint
+
+    def save_then_stop(path, model, **state):
+        real_save(path, model, **state)
+        if state.get("epoch") == 2:
+            raise KeyboardInterrupt  # as if the reader pressed Ctrl-C right after epoch 2 was saved
+
+    with monkeypatch.context() as mp, pytest.raises(KeyboardInterrupt):
+        mp.setattr(vit_tutorial.training, "save_checkpoint", save_then_stop)
+        fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B")
+    assert load_checkpoint(tmp_path / "B" / "checkpoint.pt") is not None
+
+    resumed = ViT(config)  # other initial weights: everything must come from the checkpoint
+    torch.manual_seed(123)  # and the global generator's state too
+    history = fit(resumed, train, val, **small_run(), out_dir=tmp_path / "B", resume=True)
+    assert len(history) == 3 and history.epoch == [1, 2, 3]
+    assert_same_weights(resumed, whole)
+    assert history.train_loss == whole_history.train_loss
+    assert history.val_acc == whole_history.val_acc
+    assert_same_weights(load_checkpoint(tmp_path / "B" / "checkpoint.pt"), whole)
+
+
+def test_resume_refuses_a_run_of_another_length(small_data, tmp_path):
+    train, val = small_data
+    fit(ViT(preset("tiny")), train, val, **small_run(epochs=1), out_dir=tmp_path)
+    with pytest.raises(VitTutorialError, match=r"other settings \(epochs\)"):
+        fit(ViT(preset("tiny")), train, val, **small_run(epochs=2), out_dir=tmp_path, resume=True)
+    with pytest.raises(VitTutorialError, match="another configuration"):
+        fit(ViT(preset("tiny", depth=1)), train, val, **small_run(epochs=1), out_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("interruption", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_checkpoint_writes_are_atomic(tiny_config, tmp_path, monkeypatch, interruption):
+    torch.manual_seed(0)
+    old = ViT(tiny_config).eval()
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, old, epoch=1)
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        old_logits = old(x)
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise interruption
+
+    with monkeypatch.context() as mp, pytest.raises(type(interruption)):
+        mp.setattr(torch, "save", broken_save)
+        save_checkpoint(path, ViT(tiny_config), epoch=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+    with torch.no_grad():
+        assert torch.equal(load_checkpoint(path)(x), old_logits)
+
+
+# ---------------------------------------------------------------- schedule, precision, weight decay
+
+
+def test_warmup_cosine_rises_linearly_then_decays():
+    warmup, total = 5, 25
+    f = [warmup_cosine(s, warmup, total) for s in range(total + 3)]
+    assert f[:warmup] == pytest.approx([(s + 1) / warmup for s in range(warmup)])  # linear, from near 0
+    assert f[warmup] == pytest.approx(1.0)
+    after = f[warmup:total + 1]
+    assert all(a > b for a, b in zip(after, after[1:]))  # strictly down
+    mid = warmup + (total - warmup) // 2
+    assert f[mid] == pytest.approx(0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert f[total] == pytest.approx(0.01)
+    assert f[total + 2] == pytest.approx(0.01)  # and stays at the floor
+    assert warmup_cosine(0, 1, 10) == pytest.approx(1.0)  # one warm-up step: straight to the peak
+
+
+def test_choose_amp(tiny_config, monkeypatch):
+    narrow = ViT(tiny_config)
+    cpu = torch.device("cpu")
+    assert choose_amp(narrow, cpu, "off") is None
+    assert choose_amp(narrow, cpu, False) is None
+    assert choose_amp(narrow, cpu, "auto") is None  # narrow models gain nothing from bfloat16 on a CPU
+    assert choose_amp(narrow, cpu, "bf16") is torch.bfloat16
+    wide = ViT(tiny_config.replace(embed_dim=128, depth=1))
+    monkeypatch.setattr(vit_tutorial.training, "amx_available", lambda: True)
+    assert choose_amp(wide, cpu, "auto") is torch.bfloat16
+    assert choose_amp(narrow, cpu, "auto") is None
+    monkeypatch.setattr(vit_tutorial.training, "amx_available", lambda: False)
+    assert choose_amp(wide, cpu, "auto") is None
+    for junk in ("fp16x", "yes", 3):
+        with pytest.raises(VitTutorialError, match="amp must be"):
+            choose_amp(narrow, cpu, junk)
+
+
+def test_param_groups_decay_weight_matrices_only(tiny_config):
+    model = ViT(tiny_config)
+    decay, no_decay = param_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in no_decay["params"]}
+    assert decayed | kept == set(names.values()) and not decayed & kept
+    assert {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias", "patch_embed.proj.bias",
+            "blocks.0.norm1.weight", "blocks.1.attn.qkv.bias", "blocks.0.mlp.fc1.bias"} <= kept
+    assert {"head.weight", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "blocks.1.attn.proj.weight",
+            "blocks.0.mlp.fc1.weight", "blocks.1.mlp.fc2.weight"} <= decayed
+    assert all(n.endswith("weight") and "norm" not in n for n in decayed)
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def batch(B=8, C=1, S=28, seed=0):
+    return torch.rand(B, C, S, S, generator=torch.Generator().manual_seed(seed))
+
+
+def test_no_augmentation_is_the_identity():
+    x = batch()
+    assert Augment().is_identity
+    assert torch.equal(Augment()(x, torch.Generator().manual_seed(0)), x)
+    assert torch.equal(get_augment(None)(x), x)
+    assert torch.equal(get_augment("digits", strength=0.0)(x, torch.Generator()), x)
+
+
+def test_augmentation_is_seeded_and_keeps_shape_and_range():
+    aug = get_augment("digits")
+    x = batch(B=16)
+    a = aug(x, torch.Generator().manual_seed(7))
+    b = aug(x, torch.Generator().manual_seed(7))
+    c = aug(x, torch.Generator().manual_seed(8))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert not torch.allclose(a, x, atol=1e-3)  # it does move the pixels
+    assert a.min() >= 0 and a.max() <= 1
+    colour = get_augment("photos")(batch(B=4, C=3, S=32), torch.Generator().manual_seed(0))
+    assert colour.shape == (4, 3, 32, 32)
+
+
+def test_hflip_alone_mirrors_exactly_or_leaves_alone():
+    x = batch(B=32, C=3, S=12)
+    out = Augment(hflip=True)(x, torch.Generator().manual_seed(0))
+    flipped = []
+    for i in range(len(x)):
+        if torch.allclose(out[i], x[i], atol=1e-5):
+            flipped.append(False)
+        else:
+            assert_close(out[i], torch.flip(x[i], dims=[-1]), atol=1e-5, rtol=0)
+            flipped.append(True)
+    assert 4 < sum(flipped) < 28  # about half, with probability 1 - 1e-5
+
+
+def test_unknown_augmentation_raises():
+    assert set(AUGMENTATIONS) >= {"none", "digits"}
+    with pytest.raises(VitTutorialError, match="unknown augmentation"):
+        get_augment("sepia")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluation_counts_and_mistakes(tiny_config):
+    from vit_tutorial import predict_proba
+
+    torch.manual_seed(0)
+    model = ViT(tiny_config)
+    images = (torch.rand(30, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    preds = predict_proba(model, images.float() / 255).argmax(1)
+    # Labels chosen so that exactly the odd-numbered images are wrong.
+    wrong = torch.arange(30) % 2 == 1
+    labels = torch.where(wrong, (preds + 1) % 10, preds)
+    data = ImageDataset(images, labels, [str(i) for i in range(10)])
+    ev = evaluate(model, data, batch_size=7, device="cpu")  # batches that do not divide the data
+    assert torch.equal(ev.predictions, preds)
+    assert ev.confusion.shape == (10, 10)
+    assert int(ev.confusion.sum()) == 30
+    assert ev.accuracy == pytest.approx(0.5)
+    assert ev.accuracy == pytest.approx(ev.confusion.trace().item() / ev.confusion.sum().item())
+    for true, pred in zip(labels.tolist(), preds.tolist()):
+        assert ev.confusion[true, pred] >= 1
+    assert torch.equal(ev.confusion.sum(1), labels.bincount(minlength=10))
+    assert torch.equal(ev.confusion.sum(0), preds.bincount(minlength=10))
+    assert sorted(ev.misclassified.tolist()) == list(range(1, 30, 2))
+    confidence = ev.probabilities[ev.misclassified, ev.predictions[ev.misclassified]]
+    assert (confidence[:-1] >= confidence[1:]).all()  # most confident mistakes first
+    assert_close(ev.probabilities.sum(1), torch.ones(30))
