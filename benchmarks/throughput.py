@@ -15,7 +15,9 @@ Variants:
   ``vit_tutorial.training.choose_amp(model, device, "auto")`` picks, and the
   rest of what ``fit`` does in a step (label smoothing, weight decay on the
   weight matrices only, gradient clipping, the learning-rate schedule);
-- with ``--peers-amp``, also each peer under that same autocast.
+- with ``--peers-amp``, also each peer under that same autocast;
+- with ``--ablation``, also our default path with the fused attention kernel
+  forced on (the choice ``Attention.use_fused`` makes, measured).
 
 Usage:
     python benchmarks/throughput.py                 # patches 7 and 4, 5 repetitions of 5 steps
@@ -126,6 +128,7 @@ class Variant:
     scheduler: object = None
     is_ours: bool = False
     is_default_path: bool = False
+    tag: str = ""  # what else sets this variant apart, for its label
     rates: list = field(default_factory=list)  # images per second, one per repetition
 
     @property
@@ -161,7 +164,8 @@ def images_per_second(v: Variant, x, y, device, warmup: int, steps: int) -> floa
     return steps * x.shape[0] / (time.perf_counter() - t0)
 
 
-def make_variants(patch: int, device: torch.device, peers_amp: bool, total_steps: int) -> tuple[list, dict]:
+def make_variants(patch: int, device: torch.device, peers_amp: bool, total_steps: int,
+                  ablation: bool = False) -> tuple[list, dict]:
     """The variants for one patch size, and the parameter count of each model."""
     variants, params = [], {}
 
@@ -180,6 +184,17 @@ def make_variants(patch: int, device: torch.device, peers_amp: bool, total_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, steps_per_epoch, 10 * steps_per_epoch))
     variants.append(Variant("ours", ours_fit, opt, autocast_dtype=dtype, label_smoothing=FIT_LABEL_SMOOTHING,
                             grad_clip=FIT_GRAD_CLIP, scheduler=sched, is_ours=True, is_default_path=True))
+    if ablation and dtype is not None:
+        # The default path, but with PyTorch's fused attention kernel forced on: what Attention.use_fused avoids.
+        set_seed(0)
+        fused = build_ours(patch).to(device)
+        for block in fused.blocks:
+            block.attn.fused = True
+        opt = make_optimizer(fused, FIT_LR, FIT_WEIGHT_DECAY)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, steps_per_epoch, 10 * steps_per_epoch))
+        variants.append(Variant("ours", fused, opt, autocast_dtype=dtype, label_smoothing=FIT_LABEL_SMOOTHING,
+                                grad_clip=FIT_GRAD_CLIP, scheduler=sched, is_ours=True, tag="fused attention"))
 
     for name, build in PEERS.items():
         try:
@@ -204,7 +219,7 @@ def make_variants(patch: int, device: torch.device, peers_amp: bool, total_steps
 def label(v: Variant) -> str:
     if v.is_default_path:
         return f"ours, default path ({v.precision})"
-    return f"{v.name} ({v.precision})"
+    return f"{v.name} ({v.precision}{', ' + v.tag if v.tag else ''})"
 
 
 def run_patch(patch: int, args, device: torch.device) -> dict:
@@ -212,7 +227,8 @@ def run_patch(patch: int, args, device: torch.device) -> dict:
     N = (IMAGE_SIZE // patch) ** 2
     print(f"\n=== patch {patch}: {N} patches + class token, batch {B}, "
           f"{args.reps} repetitions of {args.warmup} warm-up + {args.steps} timed steps ===")
-    variants, params = make_variants(patch, device, args.peers_amp, args.reps * (args.warmup + args.steps))
+    variants, params = make_variants(patch, device, args.peers_amp, args.reps * (args.warmup + args.steps),
+                                     ablation=args.ablation)
 
     print("parameters (trainable):")
     for name, n in params.items():
@@ -234,7 +250,7 @@ def run_patch(patch: int, args, device: torch.device) -> dict:
     for v in variants:
         print(f"  {label(v):44s} {median[id(v)]:18.0f} {min(v.rates):8.0f} {max(v.rates):8.0f}")
 
-    ours_fp32 = next(v for v in variants if v.is_ours and not v.is_default_path)
+    ours_fp32 = next(v for v in variants if v.is_ours and v.autocast_dtype is None and not v.is_default_path)
     ours_default = next(v for v in variants if v.is_default_path)
     peers_fp32 = [v for v in variants if not v.is_ours and v.autocast_dtype is None]
     peers_amp = [v for v in variants if not v.is_ours and v.autocast_dtype is not None]
@@ -354,6 +370,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda, when there is a GPU")
     p.add_argument("--peers-amp", action="store_true",
                    help="also time each peer under the autocast of our default path")
+    p.add_argument("--ablation", action="store_true",
+                   help="also time our default path with PyTorch's fused attention kernel forced on")
     p.add_argument("--fit-cuda", action="store_true", help="also run one epoch of fit on the GPU, if there is one")
     p.add_argument("--json", type=Path, help="write the results to this file")
     args = p.parse_args(argv)

@@ -219,9 +219,14 @@ def test_fused_path_equals_explicit_path(D, h, sdpa):
     with torch.no_grad():
         explicit, _ = attn(x, return_attention=True)
         assert sdpa.calls == 0
+        attn.fused = True
         fused = attn(x)
         assert sdpa.calls == 1
         assert_close(fused, explicit)
+        fused_asked_for_weights, weights = attn(x, return_attention=True)
+        assert sdpa.calls == 1  # asking for the weights always takes the explicit math
+        assert weights.shape == (3, h, 17, 17)
+        assert_close(fused_asked_for_weights, explicit)
 
         attn.fused = False
         forced = attn(x)
@@ -229,23 +234,30 @@ def test_fused_path_equals_explicit_path(D, h, sdpa):
         assert_close(forced, explicit)
 
 
-def test_bfloat16_autocast_on_cpu_takes_the_explicit_path(sdpa):
+def test_the_cpu_takes_the_explicit_path_unless_told_otherwise(sdpa):
     torch.manual_seed(0)
     attn = Attention(32, 4).eval()
     x = tokens(2, 17, 32)
     with torch.no_grad():
         reference = attn(x)
-        calls = sdpa.calls
-        assert attn.use_fused(x)  # outside autocast: fused
+        assert not attn.use_fused(x) and sdpa.calls == 0
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not attn.use_fused(x)
             out = attn(x)
-        assert sdpa.calls == calls
+        assert sdpa.calls == 0
         attn.fused = True
+        assert attn.use_fused(x)  # an explicit choice wins over the automatic one
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert attn.use_fused(x)  # an explicit choice wins over the automatic one
+            attn(x)
+        assert sdpa.calls == 1
     assert out.dtype == torch.bfloat16
     assert_close(out.float(), reference, atol=3e-2, rtol=3e-2)
+
+
+def test_gpu_inputs_take_the_fused_path():
+    attn = Attention(32, 4)
+    meta = torch.empty(2, 17, 32, device="meta")
+    assert not attn.use_fused(tokens(2, 17, 32))
+    assert attn.use_fused(meta)  # any device but the CPU: the fused kernel
 
 
 def test_attention_with_dropout_differs_in_training_only():

@@ -59,10 +59,10 @@ def amx_available() -> bool:
 def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> torch.dtype | None:
     """The autocast dtype for training, or None for plain float32.
 
-    "auto": bfloat16 on CUDA GPUs that have it; on a CPU with AMX, bfloat16 for models of width
-    128 and more, where it measured 1.5 to 2.3 times faster than float32
-    (benchmarks/throughput.py), and float32 for narrower models, where it
-    measured no faster; float32 elsewhere.
+    "auto": bfloat16 on CUDA GPUs that have it; on a CPU with AMX, bfloat16 for
+    models of width 128 and more, where it trained 1.6 to 1.9 times faster than
+    float32 (benchmarks/results/, width 128, depth 6, 2-core CPU), and float32
+    for narrower models, where it measured no faster; float32 elsewhere.
     """
     if amp in (False, "off", "fp32", None):
         return None
