@@ -75,9 +75,7 @@ QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same
 splits = load_dataset("mnist", DATA)
 
 # %%
-g = torch.Generator().manual_seed(0)
-index = torch.randperm(len(splits.test), generator=g)[:8]
-images, labels = splits.test.batch(index)  # (B, C, H, W), values in [0, 1]
+images, labels = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device)
 
 B, C, H, W = images.shape

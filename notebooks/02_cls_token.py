@@ -52,9 +52,7 @@ splits = load_dataset("mnist", DATA)
 # standard deviation of the MNIST pixels), so it takes images in $[0, 1]$.
 
 # %%
-g = torch.Generator().manual_seed(0)
-index = torch.randperm(len(splits.test), generator=g)[:8]
-images, labels = splits.test.batch(index)  # (B, C, H, W), values in [0, 1]
+images, labels = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images, labels = images.to(device), labels.to(device)
 
 model = ViT(preset("mnist")).to(device).eval()

@@ -66,9 +66,7 @@ splits = load_dataset("mnist", DATA)
 # notebooks, so that the comparisons at the end are exact up to rounding.
 
 # %%
-g = torch.Generator().manual_seed(0)
-index = torch.randperm(len(splits.test), generator=g)[:8]
-images, _ = splits.test.batch(index)  # (B, C, H, W), values in [0, 1]
+images, _ = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = ((images - MNIST_MEAN[0]) / MNIST_STD[0]).to(device, torch.float64)
 
 D, h = 64, 4

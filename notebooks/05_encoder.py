@@ -53,9 +53,7 @@ splits = load_dataset("mnist", DATA)
 # earlier notebooks everything runs in float64, so the proofs compare like with like.
 
 # %%
-g = torch.Generator().manual_seed(0)
-index = torch.randperm(len(splits.test), generator=g)[:8]
-images, _ = splits.test.batch(index)  # (B, C, H, W), values in [0, 1]
+images, _ = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device, torch.float64)
 
 model = ViT(preset("mnist")).to(device, torch.float64).eval()

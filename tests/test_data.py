@@ -232,3 +232,14 @@ def test_image_dataset_checks_its_tensors():
         ImageDataset(torch.rand(2, 1, 4, 4), torch.zeros(2), ["a"])
     with pytest.raises(ValueError, match="one label per image"):
         ImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(3), ["a"])
+
+
+def test_examples_are_a_seeded_draw():
+    data = ImageDataset(torch.arange(20, dtype=torch.uint8).view(20, 1, 1, 1).repeat(1, 1, 2, 2),
+                        torch.arange(20) % 10, [str(i) for i in range(10)])
+    images, labels = data.examples(5, seed=3)
+    again, _ = data.examples(5, seed=3)
+    other, _ = data.examples(5, seed=4)
+    assert images.shape == (5, 1, 2, 2) and labels.shape == (5,)
+    assert torch.equal(images, again) and not torch.equal(images, other)
+    assert torch.equal(labels, (images[:, 0, 0, 0] * 255).round().long() % 10)

@@ -82,6 +82,11 @@ class ImageDataset(torch.utils.data.Dataset):
         """(images (B, C, H, W) float in [0, 1], labels (B,)) for the given indices."""
         return self.images[indices].float().div_(255), self.labels[indices]
 
+    def examples(self, n: int = 8, seed: int = 0):
+        """``n`` images (float, in [0, 1]) and their labels, drawn with a seeded generator."""
+        g = torch.Generator().manual_seed(seed)
+        return self.batch(torch.randperm(len(self), generator=g)[:n])
+
     def subset(self, indices) -> ImageDataset:
         indices = torch.as_tensor(indices, dtype=torch.long)
         return ImageDataset(self.images[indices], self.labels[indices], self.classes, self.name)
