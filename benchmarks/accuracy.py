@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    kwargs = recipe(args.dataset, **({"epochs": args.epochs} if args.epochs else {}))
+    kwargs = recipe(args.dataset, full=splits.full, **({"epochs": args.epochs} if args.epochs else {}))
     set_seed(args.seed)
     model = ViT(preset(args.preset or args.dataset))
     out = args.out or Path("runs") / f"accuracy-{args.dataset}"

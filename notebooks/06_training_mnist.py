@@ -37,7 +37,7 @@ from vit_tutorial import ViT, default_device, fit, load_checkpoint, load_dataset
 from vit_tutorial.augment import get_augment
 from vit_tutorial.book import DATA, IMAGES, run_dir, snapshot_epochs, training_set
 from vit_tutorial.plots import plot_history, plot_images
-from vit_tutorial.training import RECIPES, recipe
+from vit_tutorial.training import RECIPES, SAMPLE_EPOCHS, recipe
 
 set_seed(0)
 device = default_device()
@@ -140,6 +140,14 @@ print(f"{model.num_parameters():,} trainable parameters")
 
 # %%
 print(json.dumps(RECIPES["mnist"], indent=1))
+print(f"on the offline sample: {SAMPLE_EPOCHS['mnist']} epochs instead of {RECIPES['mnist']['epochs']}")
+
+# %% [markdown]
+# The 15 epochs are for the full MNIST, 55,000 training digits. The offline
+# sample has 4,000, so an epoch there is fourteen times shorter; `recipe`
+# gives it 80 epochs instead (chosen on the validation set: 97.4 % after 80
+# epochs against 95.4 % after 40). Quick mode, for the tests, trains 2 epochs
+# on 1,000 digits.
 
 # %% [markdown]
 # ## Training
@@ -154,7 +162,7 @@ print(json.dumps(RECIPES["mnist"], indent=1))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-kwargs = recipe("mnist", quick=QUICK)
+kwargs = recipe("mnist", quick=QUICK, full=splits.full)
 out = run_dir("mnist")
 history = fit(model, train, splits.val, **kwargs, out_dir=out, seed=0,
               snapshot_epochs=snapshot_epochs(kwargs["epochs"]))

@@ -61,7 +61,7 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
     quick = quick_mode() if quick is None else quick
     splits = splits or load_dataset(dataset, DATA)
     out = run_dir(dataset, quick)
-    kwargs = recipe(dataset, quick=quick)
+    kwargs = recipe(dataset, quick=quick, full=splits.full)
     ckpt = out / "checkpoint.pt"
     if ckpt.exists() and not retrain:
         payload = read_checkpoint(ckpt)
