@@ -86,7 +86,6 @@ def cmd_train(args) -> None:
 
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()
                if v is not None}
-    recipe(args.dataset)  # an unknown dataset fails here, before any loading
     splits = load_dataset(args.dataset, args.data_root, download=not args.offline)
     kwargs = recipe(args.dataset, quick=args.quick, full=splits.full, **changes)
     set_seed(args.seed)
