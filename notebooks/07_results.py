@@ -30,8 +30,6 @@
 
 # %%
 # %matplotlib inline
-import torch
-
 from vit_tutorial import default_device, evaluate, quick_mode, set_seed
 from vit_tutorial.book import IMAGES, train_or_load, training_set
 from vit_tutorial.plots import plot_accuracy, plot_confusion, plot_misclassified, plot_per_class_accuracy

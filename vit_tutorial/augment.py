@@ -64,10 +64,17 @@ AUGMENTATIONS = {
     "none": Augment(),
     # Digits: small rotations, zooms and shifts; never mirrored (a mirrored 2 is no digit).
     "digits": Augment(rotate=10.0, translate=0.1, scale=0.1),
-    # Clothes: mirrored and shifted, rotated only a little.
-    "clothes": Augment(rotate=5.0, translate=0.1, scale=0.05, hflip=True),
+    # Clothes: mirrored and shifted a little. Chosen on the validation set (30 epochs of the
+    # fashion-mnist preset, benchmarks/results/fashion-recipe-exploration-h200.txt): 90.4 %,
+    # against 88.4 % with rotations, zooms and twice the shift added.
+    "clothes": Augment(translate=0.05, hflip=True),
     # Photos (CIFAR-10): mirrors and shifts, like the usual pad-and-crop.
     "photos": Augment(translate=0.125, hflip=True),
+    # One transformation at a time, at the strength "digits" uses (notebook 12's grid).
+    "shift": Augment(translate=0.1),
+    "rotate": Augment(rotate=10.0),
+    "zoom": Augment(scale=0.1),
+    "mirror": Augment(hflip=True),
 }
 
 

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a ViT and write its checkpoint and figures")
     t.add_argument("--dataset", default="mnist", help=f"one of {', '.join(DATASETS)} (default: mnist)")
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, history.json and the figures")
-    t.add_argument("--preset", help=f"model preset, one of {', '.join(PRESETS)} (default: the dataset's)")
+    t.add_argument("--preset", help=f"model preset, one of {', '.join(PRESETS)} (default: the dataset's; "
+                   "tiny fits any dataset's images)")
     t.add_argument("--epochs", type=int, help="epochs (default: the dataset's recipe)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -75,8 +76,25 @@ def read_image(path: str | Path, model) -> torch.Tensor:
     return x.unsqueeze(0)
 
 
-def cmd_train(args) -> None:
+def model_config(name: str, dataset: str, image_shape: tuple):
+    """The preset ``name`` for images of ``image_shape`` (C, H, W).
+
+    "tiny" is a size, not an image format: for other images than its 28x28
+    grey ones it takes the image size, patches and normalisation of the
+    dataset's own preset. Other presets are used as they are (fit refuses
+    images they do not take).
+    """
     from .config import preset
+
+    config = preset(name)
+    if name == "tiny" and tuple(image_shape) != (config.in_channels, config.image_size, config.image_size):
+        images = preset(dataset)
+        config = config.replace(**{k: getattr(images, k)
+                                   for k in ("image_size", "patch_size", "in_channels", "mean", "std")})
+    return config
+
+
+def cmd_train(args) -> None:
     from .data import load_dataset
     from .evaluation import evaluate
     from .model import ViT
@@ -90,7 +108,7 @@ def cmd_train(args) -> None:
     kwargs = recipe(args.dataset, quick=args.quick, full=splits.full, **changes)
     set_seed(args.seed)
     train = splits.train.sample(QUICK_TRAIN_SIZE, args.seed) if args.quick else splits.train
-    model = ViT(preset(args.preset or args.dataset))
+    model = ViT(model_config(args.preset or args.dataset, args.dataset, splits.train.image_shape))
     out = Path(args.out)
     print(f"Training on {len(train)} images of {splits.source}; {model.num_parameters():,} parameters; "
           f"writing to {out}")

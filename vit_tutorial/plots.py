@@ -490,3 +490,56 @@ def save_gif(figures, path, duration_ms: int = 800, last_ms: int | None = 2000, 
     if last_ms is not None:
         durations[-1] = last_ms
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+
+
+# --- Figures for other heads and the grid search (notebooks 11 and 12) ---
+
+
+def plot_grid_heatmap(rows: list, x: str, y: str, value: str = "val_acc", title: str | None = None,
+                      percent: bool = True, ax=None) -> Figure:
+    """A heat map of ``value`` over two keys of grid-search rows; missing combinations stay blank."""
+    import numpy as np
+    import seaborn as sns
+
+    def values(key):  # in the order first seen; numbers in increasing order
+        seen = list(dict.fromkeys(r[key] for r in rows))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen)
+        return sorted(seen) if numeric else seen
+
+    xs, ys = values(x), values(y)
+    table = np.full((len(ys), len(xs)), np.nan)
+    for r in rows:
+        table[ys.index(r[y]), xs.index(r[x])] = r[value] * (100 if percent else 1)
+    if ax is None:
+        fig = Figure(figsize=(1.2 * len(xs) + 2.5, 0.6 * len(ys) + 1.8), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    sns.heatmap(table, annot=True, fmt=".1f" if percent else ".3g", cmap="viridis", ax=ax,
+                xticklabels=[str(v) for v in xs], yticklabels=[str(v) for v in ys],
+                cbar_kws={"label": value.replace("_", " ") + (" (%)" if percent else "")})
+    ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "), title=title or "")
+    ax.tick_params(axis="y", rotation=0)
+    return fig
+
+
+def plot_feature_map(points: torch.Tensor, labels: torch.Tensor, classes, title: str | None = None,
+                     ax=None) -> Figure:
+    """Points (M, 2), e.g. features after PCA or t-SNE, coloured by class."""
+    import matplotlib as mpl
+
+    points = torch.as_tensor(points).float()
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be (M, 2), got {tuple(points.shape)}")
+    if ax is None:
+        fig = Figure(figsize=(6.5, 5), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    cmap = mpl.colormaps["tab10"]
+    for k, name in enumerate(classes):
+        sel = labels == k
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=cmap(k % 10), label=str(name))
+    ax.set(xticks=[], yticks=[], title=title or "")
+    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
