@@ -41,10 +41,9 @@
 import pandas as pd
 import torch
 
-from vit_tutorial import ViT, default_device, evaluate, preset, quick_mode, set_seed
+from vit_tutorial import ViT, default_device, evaluate, load_dataset, preset, quick_mode, set_seed
 from vit_tutorial.augment import get_augment
 from vit_tutorial.book import DATA, IMAGES, train_or_load, training_set
-from vit_tutorial.data import load_dataset
 from vit_tutorial.plots import plot_confusion, plot_history, plot_images, plot_misclassified, plot_per_class_accuracy
 from vit_tutorial.training import choose_amp, recipe
 
@@ -111,16 +110,17 @@ fig
 # bfloat16 measured no faster.
 
 # %%
-mnist_config, config = preset("mnist"), preset("fashion-mnist")
-for name, c in (("mnist", mnist_config), ("fashion-mnist", config)):
-    n = ViT(c).num_parameters()
+models = {name: ViT(preset(name)) for name in ("mnist", "fashion-mnist")}
+for name, m in models.items():
+    c = m.config
     print(f"{name:14s} patch {c.patch_size}, {c.num_patches} tokens + class token, width {c.embed_dim}, "
-          f"depth {c.depth}, {c.num_heads} heads: {n:,} parameters")
+          f"depth {c.depth}, {c.num_heads} heads: {m.num_parameters():,} parameters")
 print("recipe:", recipe("fashion-mnist"))
-print("training precision on this machine:", choose_amp(ViT(config), device) or "float32")
+print("training precision on this machine:", choose_amp(models["fashion-mnist"], device) or "float32")
 
 # %%
-assert config.num_patches == 49 and ViT(config).num_parameters() < 1_000_000
+config = preset("fashion-mnist")
+assert config.num_patches == 49 and models["fashion-mnist"].num_parameters() < 1_000_000
 print("49 patch tokens; under a million parameters")
 
 # %%

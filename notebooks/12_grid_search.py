@@ -47,7 +47,7 @@ from vit_tutorial import ViT, default_device, evaluate, fit, load_dataset, prese
 from vit_tutorial.augment import AUGMENTATIONS
 from vit_tutorial.book import DATA, IMAGES, RUNS, training_set
 from vit_tutorial.plots import plot_grid_heatmap
-from vit_tutorial.search import best, grid, run_grid
+from vit_tutorial.search import RESULT_KEYS, best, grid, run_grid, split_point
 from vit_tutorial.training import recipe
 
 set_seed(0)
@@ -263,15 +263,14 @@ table.style.format({"val_acc": "{:.2%}", "train_acc": "{:.2%}", "seconds": "{:.0
 # %%
 # NBVAL_IGNORE_OUTPUT
 winner = best(rows)
-point = {k: v for k, v in winner.items() if k in ("augment", "augment_strength", "patch_size", "depth",
-                                                  "embed_dim", "lr")}
+point = {k: v for k, v in winner.items() if k not in RESULT_KEYS}
 print(f"best point: {point} ({winner['val_acc']:.2%} on validation after {EPOCHS} epochs)")
 LONG = 2 if QUICK else 40
+config_changes, fit_changes = split_point(point)
 contenders = {
     "book's settings": (base, recipe("mnist", quick=QUICK, full=splits.full, epochs=LONG)),
-    "grid's best": (base.replace(**{k: v for k, v in point.items() if k in ("patch_size", "depth", "embed_dim")}),
-                    recipe("mnist", quick=QUICK, full=splits.full, epochs=LONG,
-                           **{k: v for k, v in point.items() if k in ("augment", "augment_strength", "lr")})),
+    "grid's best": (base.replace(**config_changes),
+                    recipe("mnist", quick=QUICK, full=splits.full, epochs=LONG, **fit_changes)),
 }
 results = {}
 for name, (config, kwargs) in contenders.items():
