@@ -1,9 +1,9 @@
 """Accuracy per unit of compute: train from scratch with the package's defaults, report once.
 
     python benchmarks/accuracy.py --dataset mnist
-    python benchmarks/accuracy.py --dataset fashion-mnist [--preset fashion-mnist] [--epochs 30]
+    python benchmarks/accuracy.py --dataset fashion-mnist [--preset fashion-mnist-hybrid] [--epochs 30]
 
-Trains the dataset's preset with the dataset's recipe (the same ones the
+Trains the dataset's preset (or ``--preset``: a ViT, a hybrid or a CNN) with its recipe (the same ones the
 notebooks and the command line use), on the training split, watching the
 validation split; then evaluates the test split once and prints: test
 accuracy, epochs, images seen, parameters, wall time, the data used and the
@@ -18,40 +18,58 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import machine_info  # noqa: E402  (the machine, printed the same way by both benchmarks)
 
-from vit_tutorial import ViT, evaluate, fit, load_dataset, preset, set_seed  # noqa: E402
+from vit_tutorial import evaluate, fit, load_dataset, set_seed  # noqa: E402
+from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
+from vit_tutorial.data import DATASETS  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
-from vit_tutorial.training import RECIPES, choose_amp, recipe  # noqa: E402
+from vit_tutorial.training import choose_amp  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", required=True, choices=sorted(RECIPES))
-    p.add_argument("--preset", help="model preset (default: the dataset's)")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--preset", help="model preset, e.g. mnist-hybrid or fashion-mnist-cnn (default: the dataset's)")
+    p.add_argument("--augment", help="augmentation (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     p.add_argument("--epochs", type=int, help="epochs (default: the dataset's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default="data")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     p.add_argument("--out", type=Path, help="run folder for the checkpoint (default: runs/accuracy-DATASET)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
+    p.add_argument("--threads", type=int, help="compute threads (default: torch's, one per core)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         splits = load_dataset(args.dataset, args.data_root)
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    kwargs = recipe(args.dataset, full=splits.full, **({"epochs": args.epochs} if args.epochs else {}))
+    name = args.preset or args.dataset
+    try:
+        config = preset(name)
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    changes = {k: v for k, v in dict(epochs=args.epochs, augment=args.augment, batch_size=args.batch_size).items()
+               if v is not None}
+    kwargs = recipe(args.dataset, full=splits.full, preset=name, **changes)
     set_seed(args.seed)
-    model = ViT(preset(args.preset or args.dataset))
-    out = args.out or Path("runs") / f"accuracy-{args.dataset}"
+    model = build_model(config)
+    out = args.out or Path("runs") / f"accuracy-{name}"
     start = time.perf_counter()
-    history = fit(model, splits.train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out)
+    history = fit(model, splits.train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,
+                  progress=False)
     wall = time.perf_counter() - start
     test = evaluate(model, splits.test, device=args.device)
     device = next(model.parameters()).device
@@ -59,9 +77,10 @@ def main(argv=None) -> int:
         "dataset": args.dataset,
         "data": splits.source,
         "full_dataset": splits.full,
-        "preset": args.preset or args.dataset,
+        "preset": name,
         "recipe": kwargs,
         "test_accuracy": test.accuracy,
+        "test_interval95": list(test.interval),
         "test_images": len(splits.test),
         "val_accuracy_last_epoch": history.val_acc[-1],
         "epochs": len(history),
@@ -73,12 +92,15 @@ def main(argv=None) -> int:
         "machine": machine_info(device),
     }
     m = result["machine"]
-    print(f"\ntest accuracy   {test.accuracy:.2%} on {len(splits.test):,} test images ({splits.source})")
+    lo, hi = test.interval
+    print(f"\ntest accuracy   {test.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.test):,} "
+          f"test images ({splits.source})")
     print(f"epochs          {result['epochs']}  ({result['images_seen']:,} images seen)")
     print(f"parameters      {result['parameters']:,}  (preset {result['preset']}, {result['amp']})")
     print(f"wall time       {wall:.0f} s  ({result['training_seconds']:.0f} s in training steps)")
     print(f"machine         {m['cpu']}, {m['cores_available']} cores, torch {m['torch']} "
-          f"({m['torch_threads']} threads), AMX {'yes' if m['amx'] else 'no'}, {m['device']}, {m['date']}")
+          f"({m['torch_threads']} threads), capability {m['cpu_capability']}, "
+          f"native bfloat16 {m['cpu_bf16'] or 'no'}, {m['device']}, {m['date']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return 0

@@ -51,7 +51,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vit_tutorial import ImageDataset, ViT, ViTConfig, fit, set_seed  # noqa: E402
-from vit_tutorial.training import amx_available, choose_amp, make_optimizer, train_step, warmup_cosine  # noqa: E402
+from vit_tutorial.training import amx_available, choose_amp, cpu_bf16_support, make_optimizer, train_step, warmup_cosine  # noqa: E402
 
 # The configuration every model is built at (the patch size is a flag).
 IMAGE_SIZE, IN_CHANNELS, NUM_CLASSES = 28, 1, 10
@@ -346,6 +346,8 @@ def machine_info(device: torch.device) -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "amx": amx_available(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_bf16_support(),
         "device": str(device),
         "python": platform.python_version(),
     }
@@ -393,7 +395,8 @@ def main(argv=None) -> dict:
     info = machine_info(device)
     print(f"{info['date']}  {info['cpu']}  ({info['cores_available']} cores available, "
           f"torch threads {info['torch_threads']})")
-    print(f"torch {info['torch']}, AMX: {'yes' if info['amx'] else 'no'}, device: {device}"
+    print(f"torch {info['torch']}, CPU capability torch uses: {info['cpu_capability']}, native bfloat16: "
+          f"{info['cpu_bf16'] or 'no'}, device: {device}"
           + (f" ({info['gpu']})" if "gpu" in info else ""))
     print("peers: " + ", ".join(f"{m} {info[m] or 'missing'}" for m in ("timm", "vit-pytorch", "torchvision")))
 

@@ -47,12 +47,12 @@ QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same
 splits = load_dataset("mnist", DATA)
 
 # %% [markdown]
-# The same eight test digits as in notebook 01, and the book's MNIST model with fresh,
+# The same eight validation digits as in notebook 01, and the book's MNIST model with fresh,
 # untrained weights. The model normalises its input itself (with the mean and
 # standard deviation of the MNIST pixels), so it takes images in $[0, 1]$.
 
 # %%
-images, labels = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
+images, labels = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images, labels = images.to(device), labels.to(device)
 
 model = ViT(preset("mnist")).to(device).eval()

@@ -54,7 +54,7 @@ QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same
 splits = load_dataset("mnist", DATA)
 
 # %%
-images, _ = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
+images, _ = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device)
 
 model = ViT(preset("mnist")).to(device).eval()

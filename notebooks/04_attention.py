@@ -54,7 +54,7 @@ splits = load_dataset("mnist", DATA)
 # %% [markdown]
 # ## The tokens of one digit
 #
-# We embed the same eight test digits as before with a patch embedding and keep the
+# We embed the same eight validation digits as before with a patch embedding and keep the
 # first digit for the walk-through. To keep the pictures small we use only its 16
 # patch tokens, without the class token and the positions. The weights of the patch embedding and of
 # everything else in this notebook are random: the model is untrained, so the
@@ -66,7 +66,7 @@ splits = load_dataset("mnist", DATA)
 # notebooks, so that the comparisons at the end are exact up to rounding.
 
 # %%
-images, _ = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
+images, _ = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = ((images - MNIST_MEAN[0]) / MNIST_STD[0]).to(device, torch.float64)
 
 D, h = 64, 4

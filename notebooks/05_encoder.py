@@ -48,12 +48,12 @@ QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same
 splits = load_dataset("mnist", DATA)
 
 # %% [markdown]
-# The same eight test digits, turned into the encoder's input $z_0$ by the embeddings of
+# The same eight validation digits, turned into the encoder's input $z_0$ by the embeddings of
 # the book's MNIST model: $N + 1 = 17$ tokens of width $D = 64$ per digit. As in the
 # earlier notebooks everything runs in float64, so the proofs compare like with like.
 
 # %%
-images, _ = splits.test.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
+images, _ = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device, torch.float64)
 
 model = ViT(preset("mnist")).to(device, torch.float64).eval()

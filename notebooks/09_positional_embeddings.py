@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · What the model learned before attention: positions and patch filters
+# # 9. What the model learned before attention: positions and patch filters
 #
 # Notebook 08 drew where the trained model's attention goes. Attention works
 # on tokens that two learned pieces made: the **patch embedding**, one
@@ -27,20 +27,24 @@
 #    centre), beside the fixed sine-cosine table of notebook 03 and beside the
 #    same model before training;
 # 2. the same comparison as one curve: similarity against distance;
-# 3. how the learned embeddings change over training;
-# 4. the patch-embedding filters and their principal components (Figure 7,
+# 3. what the positions learned where MNIST digits are nearly always blank;
+# 4. how the learned embeddings change over training;
+# 5. the patch-embedding filters and their principal components (Figure 7,
 #    left);
-# 5. the same pictures for torchvision's ViT-B/16 with ImageNet weights, when
+# 6. the same pictures for torchvision's ViT-B/16 with ImageNet weights, when
 #    those weights can be had.
 
 # %%
 # The package's plot helpers return matplotlib Figures; this lets Jupyter draw them.
 # %matplotlib inline
+from pathlib import Path
+
 import torch
 from torch.testing import assert_close
 
-from vit_tutorial import default_device, load_checkpoint, quick_mode, set_seed
-from vit_tutorial.book import IMAGES, run_dir, train_or_load
+from vit_tutorial import default_device, patchify, quick_mode, set_seed
+from vit_tutorial.book import IMAGES, LOADED_FROM, snapshots as kept_snapshots, train_or_load
+from vit_tutorial.utils import shown_path
 from vit_tutorial.embeddings import sincos_2d
 from vit_tutorial.inspect import patch_filter_components, position_similarity, pretrained_vit_b_16
 from vit_tutorial.plots import (plot_explained_variance, plot_filters, plot_position_similarity,
@@ -57,21 +61,22 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: the small model trained in seconds
 # snapshot `fit` saved at epoch 0 is the same model before its first step:
 # the baseline for everything below. In quick mode the model has trained for
 # only two epochs, so its pictures are close to the untrained ones; the full
-# run shows the structure.
+# run shows the structure. The numbers quoted in the text are those of the
+# full run.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 model, history, splits = train_or_load("mnist")
 model = model.cpu().eval()  # nothing below runs the model: its weights are all we read
-snapshots = sorted((run_dir("mnist") / "snapshots").glob("epoch_*.pt"))
-untrained = load_checkpoint(snapshots[0])
-print(f"{run_dir('mnist')}: trained for {len(history)} epochs, validation accuracy {history.val_acc[-1]:.1%}; "
-      f"snapshots at epochs {[int(p.stem.split('_')[1]) for p in snapshots]}")
+snapshots = kept_snapshots("mnist")  # [(epoch, model), ...]: the weights fit kept during training
+untrained = snapshots[0][1]
+print(f"{shown_path(LOADED_FROM['mnist'])}: trained for {len(history)} epochs, validation accuracy "
+      f"{history.val_acc[-1]:.1%}; snapshots at epochs {[epoch for epoch, _ in snapshots]}")
 
 # %%
 cfg = model.config
 P, G, N, D, C = cfg.patch_size, cfg.grid_size, cfg.num_patches, cfg.embed_dim, cfg.in_channels
-assert snapshots[0].name == "epoch_000.pt"
+assert snapshots[0][0] == 0
 assert model.pos_embed.shape == (1, N + 1, D) == (1, 17, 64)
 assert model.patch_embed.proj.weight.shape == (D, C, P, P) == (64, 1, 7, 7)
 
@@ -123,13 +128,31 @@ fig.savefig(IMAGES / "pos_embed_similarity.png", dpi=120, bbox_inches="tight")
 fig
 
 # %% [markdown]
-# Before training, each position resembles only itself: random vectors in 64
-# dimensions are nearly perpendicular. The sine-cosine table has the grid
-# built in: every position is quite similar to every other (mind its colour
-# scale), and less so the further apart they are. Nobody told the learned
-# table that patches lie on a grid: the model saw 16 tokens with 16 position
-# vectors and had to find out from the digits alone which positions should
-# look alike.
+# How far from 0 do the similarities of two different positions stray? For
+# random directions in D = 64 dimensions the cosine scatters around 0 with a
+# standard deviation of about 1/√D = 0.125; that is the baseline for what
+# chance alone puts into a table.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+off_diagonal = ~torch.eye(N, dtype=torch.bool)
+print(f"random directions in D = {D} dimensions: cosine spread (std) about {D ** -0.5:.3f}")
+for name, sim in similarities.items():
+    v = sim.reshape(N, N)[off_diagonal]
+    print(f"{name:26s}: {len(v) // 2} pairs, mean {v.mean():+.3f}, std {v.std():.3f}, "
+          f"from {v.min():+.3f} to {v.max():+.3f}")
+
+# %% [markdown]
+# Before training the similarities of the 120 pairs of different positions
+# scatter around 0 (mean 0.000, standard deviation 0.143, close to the 0.125
+# of random directions), from −0.32 to +0.35: chance, nothing more. The
+# sine-cosine table has the grid built in: every position is quite similar
+# to every other (0.77 to 0.98, mind its colour scale), and less so the
+# further apart they are. Nobody told the learned table that patches lie on
+# a grid: the model saw 16 tokens with 16 position vectors and had to find
+# out from the digits alone which positions should look alike. After
+# training its similarities spread more than twice as wide (standard
+# deviation 0.321, from −0.67 to +0.67).
 #
 # To put numbers on what it found, we average the similarity over the pairs
 # of different positions that share a row, that share a column, and that
@@ -138,7 +161,6 @@ fig
 # %%
 rows = torch.arange(N) // G  # the row and column of every patch, in reading order
 cols = torch.arange(N) % G
-off_diagonal = ~torch.eye(N, dtype=torch.bool)
 pair_kinds = {
     "same row": (rows[:, None] == rows[None]) & off_diagonal,
     "same column": (cols[:, None] == cols[None]) & off_diagonal,
@@ -155,14 +177,17 @@ def similarity_by_kind(sim):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+print(f"{'pairs':26s}" + "".join(f"{int(m.sum()) // 2:13d}" for m in pair_kinds.values()))
 print(f"{'':26s}" + "".join(f"{kind:>13s}" for kind in pair_kinds))
 for name, sim in similarities.items():
     print(f"{name:26s}" + "".join(f"{v:+13.3f}" for v in similarity_by_kind(sim).values()))
 
 # %% [markdown]
-# In our full run, two positions in the same row came out more alike than two
-# that share neither row nor column, while sharing a column made little
-# difference. So the model did learn something about the layout of the
+# In the full run, the 24 pairs of positions in the same row came out more
+# alike (+0.288) than the 72 pairs that share neither row nor column
+# (−0.156), while the 24 pairs in the same column sit at +0.011, no more
+# alike than chance. Before training all three averages are within 0.03 of
+# zero. So the model did learn something about the layout of the
 # grid, but far less than the paper's ImageNet model, whose table (Figure 7,
 # centre) shows clean rows, columns and neighbourhoods. With 16 positions
 # and a few thousand digits there is little to learn and little data to
@@ -174,15 +199,41 @@ for name, sim in similarities.items():
 #
 # One curve per table: the mean similarity of two positions against their
 # distance on the grid (1 for neighbours, √2 for diagonal neighbours, up to
-# 3√2 for opposite corners). The sine-cosine table falls off smoothly; the
-# learned one does not fall off at all, which is the same finding as above
-# seen another way.
+# 3√2 for opposite corners). Each point averages all the pairs at that
+# distance, and the bins are of very different sizes: from 24 pairs of
+# neighbours down to the 2 pairs of opposite corners.
+
+# %%
+cells = torch.stack([rows, cols], dim=1).double()  # (N, 2): the (row, column) of every patch
+grid_distance = torch.cdist(cells, cells).round(decimals=4)  # (N, N), in grid steps
+upper = torch.triu(torch.ones(N, N, dtype=torch.bool), diagonal=1)  # each pair of different positions once
+steps = grid_distance[upper].unique()
+bins = {step: (grid_distance == step) & upper for step in steps.tolist()}
+assert sum(int(m.sum()) for m in bins.values()) == N * (N - 1) // 2
+print("distance (grid steps):", "  ".join(f"{step:5.2f}" for step in bins))
+print("pairs of positions:   ", "  ".join(f"{int(m.sum()):5d}" for m in bins.values()))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig = plot_similarity_by_distance(similarities)
+print(f"{'mean similarity':26s}" + "".join(f"{step:7.2f}" for step in bins))
+for name, sim in similarities.items():
+    flat = sim.reshape(N, N)
+    print(f"{name:26s}" + "".join(f"{flat[m].mean():+7.3f}" for m in bins.values()))
+fig = plot_similarity_by_distance(similarities, title="Similarity against distance: only the fixed table "
+                                  "falls off steadily")
 fig.savefig(IMAGES / "pos_embed_distance.png", dpi=120, bbox_inches="tight")
 fig
+
+# %% [markdown]
+# The sine-cosine table falls off with distance, from 0.979 for neighbours
+# to 0.767 for opposite corners. Before training, the learned table sits
+# within 0.06 of zero at every distance. The trained one has no steady
+# trend: its neighbours are alike (+0.214, 24 pairs), but so are positions
+# three steps apart in a line (+0.216, 8 pairs), while diagonal neighbours
+# (−0.124, 18 pairs) and the pairs at √5 and 2√2 steps (−0.226 and −0.213)
+# come out below zero. Near positions do not get steadily more similar
+# embeddings in the learned table; only the fixed one falls off steadily,
+# as the figure's title says.
 
 # %% [markdown]
 # That the fixed table falls off with distance is built into it. A check
@@ -195,6 +246,98 @@ assert (sincos_sim[0, 0, 0, :-1] > sincos_sim[0, 0, 0, 1:]).all()
 print("sine-cosine similarity along the top row:", [round(v, 3) for v in sincos_sim[0, 0, 0].tolist()])
 
 # %% [markdown]
+# ## Positions that are nearly always blank
+#
+# MNIST digits are centred, so the patches at the edges of the image are
+# blank in most digits. A blank patch gives the same token whatever the
+# digit, plus its position vector. One might guess that the loss then says
+# little about how such a position should differ from another blank one, so
+# that blank positions end up alike, or stay close to where they started.
+# To check, we count how often each patch holds ink
+# in the training digits (the ones the model learned from), with the same
+# rule as notebook 08: mean grey level above 0.1.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+train_images = splits.train.batch(torch.arange(len(splits.train)))[0]
+ink = (patchify(train_images, P).mean(dim=-1) > 0.1).float().mean(dim=0)  # (M, N, P*P) -> (M, N) -> (N,)
+assert ink.shape == (N,) and ((ink >= 0) & (ink <= 1)).all()
+print(f"share of the {len(train_images)} training digits with ink in each patch (%):")
+print((100 * ink.view(G, G)).round().int())
+
+# %% [markdown]
+# The five most alike pairs of different positions, before and after
+# training, and the two pairs of opposite corners; positions are written
+# (row, column), counted from 1 as in the figures:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def where(i):
+    return f"({i // G + 1},{i % G + 1})"
+
+
+corner_pairs = [(0, N - 1), (G - 1, N - G)]  # top left with bottom right, top right with bottom left
+pair_list = upper.nonzero()  # (N(N-1)/2, 2)
+for name in ["learned (trained)", "learned, before training"]:
+    flat = similarities[name].reshape(N, N)
+    top = flat[upper].topk(5)
+    print(f"{name}:")
+    print("  most alike:      " + ", ".join(f"{where(i)}-{where(j)} {v:+.2f}"
+                                            for v, (i, j) in zip(top.values.tolist(), pair_list[top.indices].tolist())))
+    print("  opposite corners: " + ", ".join(f"{where(i)}-{where(j)} {flat[i, j]:+.2f}" for i, j in corner_pairs))
+
+# %% [markdown]
+# The two pairs of opposite corners, whose patches hold ink in at most 3 %
+# of the training digits, are not alike after training: +0.04 and −0.03,
+# no further from zero than before training (−0.00 and +0.12) and inside the
+# spread of chance (0.125). The most alike pairs after training lie in the
+# same row in the lower half of the grid (+0.57 to +0.67: four neighbours
+# and one pair two steps apart), where before training the top five were
+# scattered at random (+0.27 to +0.35). Blankness alone did not pull the
+# opposite corners together in this model.
+#
+# The bump of the learned curve at three steps comes from 8 pairs: the two
+# ends of each row and of each column.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"{'pair':13s}{'ink %':>10s}{'trained':>9s}{'before':>8s}")
+for i, j in bins[3.0].nonzero().tolist():
+    print(f"{where(i)}-{where(j)}{100 * ink[i]:5.0f}{100 * ink[j]:5.0f}"
+          f"{learned.reshape(N, N)[i, j]:+9.2f}{similarities['learned, before training'].reshape(N, N)[i, j]:+8.2f}")
+
+# %% [markdown]
+# Five of them, pairs of patches at the left and right edges that hold ink
+# in at most 23 % of the digits, came out alike (+0.23 to +0.46), although
+# they started anywhere from −0.21 to +0.13. The two ends of the top row,
+# just as blank, did not (−0.03), nor did the top and bottom of the two
+# middle columns, which hold ink more often (−0.20 and −0.01). Eight pairs,
+# picked out because they make a bump, are too few to make a rule of.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+length = model.pos_embed[0, 1:].detach().norm(dim=-1)  # (N,): how long each position vector is
+length_before = untrained.pos_embed[0, 1:].detach().norm(dim=-1)
+print("length of each position vector, trained:")
+for r in range(G):
+    print("  " + "  ".join(f"{v:.2f}" for v in length.view(G, G)[r].tolist()))
+print(f"before training: {length_before.min():.2f} to {length_before.max():.2f}")
+print(f"correlation of a position's trained length with how often it holds ink, over the {N} positions: "
+      f"{torch.corrcoef(torch.stack([length, ink]))[0, 1]:+.2f}")
+
+# %% [markdown]
+# What blankness does show is in the lengths. Before training every
+# position vector has about the same length (0.14 to 0.18). After training,
+# the positions whose patch holds ink most often grew the most: 3.20 and
+# 3.18 at the two centre patches that hold ink in 96 to 97 % of digits,
+# while three of the four corners (ink in at most 3 %) are among the
+# shortest, 1.31 to 1.42 (the fourth is 1.81). Across the 16 positions the
+# length follows the ink frequency with a correlation of +0.81. That fits
+# the idea above: a position that is nearly always blank gets little signal
+# from the loss, so its vector moved least, though even the shortest grew
+# more than seven times longer than it started.
+
+# %% [markdown]
 # ## Over training
 #
 # The snapshots show when the structure appears. One panel per saved epoch,
@@ -204,9 +347,8 @@ print("sine-cosine similarity along the top row:", [round(v, 3) for v in sincos_
 # %%
 # NBVAL_IGNORE_OUTPUT
 over_training, lengths = {}, {}
-for path in snapshots:
-    epoch = int(path.stem.split("_")[1])
-    pos_embed = load_checkpoint(path).pos_embed.detach()
+for epoch, snap in snapshots:
+    pos_embed = snap.pos_embed.detach()
     over_training[f"epoch {epoch}"] = position_similarity(pos_embed, G)
     lengths[f"epoch {epoch}"] = pos_embed[0, 1:].norm(dim=-1).mean().item()
 fig = plot_position_similarity(over_training, size=2.4, shared_scale=True, ncols=4,
@@ -222,13 +364,16 @@ for name, sim in over_training.items():
           + f"{lengths[name]:10.2f}")
 
 # %% [markdown]
-# In our full run the table was at its most grid-like after two epochs, with
-# rows, columns and neighbours all a little alike. Then the vectors grew
-# several times longer, and the structure changed: the column pattern
-# faded, pairs that share neither row nor column drifted apart, and the row
-# pattern weakened, then came back. The learned positions are not
-# a map of the grid that training sharpens; they are whatever code the rest
-# of the network found useful, and that code kept changing.
+# The pair averages change in three stages. After two epochs all three
+# kinds of pairs came out alike (+0.278, +0.194 and +0.154): the position
+# vectors, still short (0.27), moved in a shared direction. By epoch 5 the
+# columns were the more alike kind (+0.149 against +0.066 for rows). From
+# epoch 10 on the row pattern grew steadily (+0.133 to +0.288 at epoch 80),
+# the column pattern faded (+0.062 to +0.011) and pairs that share neither
+# drifted apart (−0.073 to −0.156), while the vectors grew from 0.16 to 2.11,
+# thirteen times longer. The learned positions are not a map of the grid
+# that training sharpens; they are whatever code the rest of the network
+# found useful, and that code changed along the way.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -297,7 +442,7 @@ fig
 # %% [markdown]
 # How concentrated the variation is tells whether the filters learned a few
 # shared patterns. Before training the filters are independent random
-# numbers, so every direction explains about the same share:
+# numbers with no preferred direction, the baseline:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -311,15 +456,24 @@ fig
 assert all(v.shape == (C * P * P,) for v in variance.values())
 assert all(abs(v.sum().item() - 1) < 1e-5 for v in variance.values())
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+for name, v in variance.items():
+    running = v.cumsum(dim=0)
+    print(f"{name:15s}: first component {v[0]:.1%}, first 10 together {running[9]:.1%}; "
+          f"{int((running < 0.9).sum()) + 1} of {len(v)} components needed for 90 %")
+
 # %% [markdown]
-# In the full run, the first few components are broad, smooth patterns:
-# bright on one side of the patch and dark on the other, or a band along an
-# edge. Patterns like these tell where a stroke crosses a patch and in which
-# direction it runs. They resemble the low-frequency basis the paper found
-# for ImageNet, and what the first layer of a CNN learns. From about the
-# tenth component on, the patterns look like noise and explain little: the
-# trained filters vary mostly within some ten directions, while the random
-# ones spread evenly over all 49.
+# In the full run, the first few components are broad patterns: a band down
+# one side of the patch against its middle, or a band along the top or the
+# bottom edge. Patterns like these tell where a stroke crosses a patch and
+# in which direction it runs. They resemble the low-frequency basis the
+# paper found for ImageNet, and what the first layer of a CNN learns. The
+# trained filters vary mostly within a few directions: the first component
+# explains 17.9 % of the variation (6.4 % before training), the first ten
+# together 88.8 % (50.4 %), and 11 of the 49 components reach 90 %, where
+# the random filters need 29. From the eleventh component on, each explains
+# 2 % or less and the patterns look like noise.
 #
 # ## The same code on a large pretrained ViT
 #
@@ -331,7 +485,7 @@ assert all(abs(v.sum().item() - 1) < 1e-5 for v in variance.values())
 # %%
 # NBVAL_IGNORE_OUTPUT
 vit_b16, message = pretrained_vit_b_16()
-print(message)
+print(message.replace(str(Path(torch.hub.get_dir()) / "checkpoints"), "torch's checkpoint cache"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT

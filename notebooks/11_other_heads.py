@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 11 · Other heads: what else can read the class token?
+# # 11. Other heads: what else can read the class token?
 #
 # The ViT ends in one linear layer that reads one vector: the class token
 # after the last block (or, with mean pooling, the average of the patch

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the book on a fresh clone: a virtual environment in .venv with
-# PyTorch and everything the notebooks and tests need. Safe to run again.
+# PyTorch and everything the notebooks, the website and the tests need. Safe to run again.
 #   TORCH_SPEC  which torch/torchvision to install (default: "torch>=2.4 torchvision>=0.19")
 #   PYTHON      the interpreter to build .venv from (default: python3)
 set -euo pipefail
@@ -12,9 +12,15 @@ fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # shellcheck disable=SC2086
 "${PIP[@]}" ${TORCH_SPEC:-"torch>=2.4" "torchvision>=0.19"}
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,site]"
 # Fashion-MNIST, when Debian's package can be installed (root on Debian/Ubuntu); optional.
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
         || echo "note: Debian's dataset-fashion-mnist could not be installed; Fashion-MNIST will be downloaded"
+fi
+# Chromium for the browser test of the website (tests/test_site.py; playwright drives
+# Debian's build, never one it downloads), when Debian's package can be installed; optional.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "note: Debian's chromium could not be installed; tests/test_site.py will be skipped"
 fi

@@ -260,13 +260,14 @@ def test_evaluate_and_predict_on_cifar10(trained, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", checkpoint, "--dataset", "cifar10", "--split", "test",
                  "--data-root", str(cwd / "data"), "--device", "cpu", "--offline"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(rf"test accuracy: [\d.]+% on {TEST_SIZE} images", printed), printed
+    assert re.search(rf"test accuracy: [\d.]+ % \(95 % interval [\d.]+-[\d.]+ %\) on {TEST_SIZE} images",
+                     printed), printed
     assert "airplane" in printed and "truck" in printed
     png = tmp_path / "photo.png"
     image = load_dataset("cifar10", cwd / "data", download=False).test.images[0]
     Image.fromarray(image.permute(1, 2, 0).numpy()).save(png)
-    assert main(["predict", "--checkpoint", checkpoint, "--image", str(png)]) == 0
-    name, _ = capsys.readouterr().out.strip().split("\t")
+    assert main(["predict", "--checkpoint", checkpoint, "--json", str(png)]) == 0
+    name = json.loads(capsys.readouterr().out.strip())["class"]
     assert name in CLASSES["cifar10"]
 
 

@@ -43,7 +43,8 @@ def test_pip_section_reader():
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    expected = pyproject["dependencies"] + pyproject["optional-dependencies"]["dev"]
+    extras = pyproject["optional-dependencies"]
+    expected = pyproject["dependencies"] + extras["dev"] + extras["site"]  # what scripts/setup.sh installs
     pip = pip_section((REPO / "environment.yml").read_text())
     assert "-e ." in pip  # the package itself, from the checkout
     listed = [p for p in pip if p != "-e ."]

@@ -11,6 +11,7 @@ from torch.testing import assert_close
 import vit_tutorial.training
 from vit_tutorial import ImageDataset, ViT, VitTutorialError, evaluate, fit, load_checkpoint, preset, save_checkpoint
 from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
+from vit_tutorial.cnn import CNN, CNNConfig
 from vit_tutorial.training import choose_amp, param_groups, warmup_cosine
 
 QUIET = dict(amp="off", device="cpu", progress=False, verbose=False)
@@ -167,20 +168,36 @@ def test_warmup_cosine_rises_linearly_then_decays():
 
 def test_choose_amp(tiny_config, monkeypatch):
     narrow = ViT(tiny_config)
-    cpu = torch.device("cpu")
-    assert choose_amp(narrow, cpu, "off") is None
-    assert choose_amp(narrow, cpu, False) is None
-    assert choose_amp(narrow, cpu, "auto") is None  # narrow models gain nothing from bfloat16 on a CPU
-    assert choose_amp(narrow, cpu, "bf16") is torch.bfloat16
     wide = ViT(tiny_config.replace(embed_dim=128, depth=1))
-    monkeypatch.setattr(vit_tutorial.training, "amx_available", lambda: True)
+    cnn = CNN(CNNConfig(channels=(4,), convs_per_stage=(1,)))
+    cpu = torch.device("cpu")
+    for model in (narrow, wide, cnn):  # explicit choices do not depend on the CPU
+        assert choose_amp(model, cpu, "off") is None
+        assert choose_amp(model, cpu, False) is None
+        assert choose_amp(model, cpu, "bf16") is torch.bfloat16
+    # "auto" asks the CPU what it computes natively; each answer mocked in turn
+    monkeypatch.setattr(vit_tutorial.training, "cpu_bf16_support", lambda: "avx512_bf16")
+    assert [choose_amp(m, cpu, "auto") for m in (narrow, wide, cnn)] == [torch.bfloat16] * 3
+    monkeypatch.setattr(vit_tutorial.training, "cpu_bf16_support", lambda: "amx")
+    assert choose_amp(narrow, cpu, "auto") is None  # measured no faster at width 64 on AMX
     assert choose_amp(wide, cpu, "auto") is torch.bfloat16
-    assert choose_amp(narrow, cpu, "auto") is None
-    monkeypatch.setattr(vit_tutorial.training, "amx_available", lambda: False)
-    assert choose_amp(wide, cpu, "auto") is None
+    assert choose_amp(cnn, cpu, "auto") is torch.bfloat16
+    monkeypatch.setattr(vit_tutorial.training, "cpu_bf16_support", lambda: None)
+    assert [choose_amp(m, cpu, "auto") for m in (narrow, wide, cnn)] == [None] * 3
     for junk in ("fp16x", "yes", 3):
         with pytest.raises(VitTutorialError, match="amp must be"):
             choose_amp(narrow, cpu, junk)
+
+
+def test_cpu_bf16_support_reads_torchs_flags(monkeypatch):
+    flags = {"_is_amx_tile_supported": False, "_is_avx512_bf16_supported": False}
+    for name in flags:
+        monkeypatch.setattr(torch.cpu, name, lambda name=name: flags[name])
+    assert vit_tutorial.training.cpu_bf16_support() is None
+    flags["_is_avx512_bf16_supported"] = True
+    assert vit_tutorial.training.cpu_bf16_support() == "avx512_bf16"
+    flags["_is_amx_tile_supported"] = True
+    assert vit_tutorial.training.cpu_bf16_support() == "amx"
 
 
 def test_param_groups_decay_weight_matrices_only(tiny_config):

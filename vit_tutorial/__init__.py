@@ -6,21 +6,24 @@ The finished code of the book: the notebooks, the command line
 
 from .attention import Attention
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import PRESETS, ViTConfig, preset
+from .cnn import CNN, CNNConfig
+from .config import PRESETS, ViTConfig, build_model, preset
 from .data import ImageDataset, Splits, load_dataset
 from .encoder import MLP, Block
 from .errors import VitTutorialError
-from .evaluation import Evaluation, evaluate, predict_proba
+from .evaluation import Evaluation, evaluate, mcnemar, predict_proba, wilson_interval
 from .model import ViT, from_torchvision
-from .patches import PatchEmbed, patchify
+from .patches import ConvStem, PatchEmbed, patchify
+from .prepare import prepare_image
 from .training import History, fit
 from .utils import default_device, quick_mode, set_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Attention", "Block", "Evaluation", "History", "ImageDataset", "MLP", "PRESETS", "PatchEmbed",
-    "Splits", "ViT", "ViTConfig", "VitTutorialError", "default_device", "evaluate", "fit",
-    "from_torchvision", "load_checkpoint", "load_dataset", "patchify", "predict_proba", "preset",
-    "quick_mode", "save_checkpoint", "set_seed",
+    "Attention", "Block", "CNN", "CNNConfig", "ConvStem", "Evaluation", "History", "ImageDataset", "MLP",
+    "PRESETS", "PatchEmbed", "Splits", "ViT", "ViTConfig", "VitTutorialError", "build_model",
+    "default_device", "evaluate", "fit", "from_torchvision", "load_checkpoint", "load_dataset", "mcnemar",
+    "patchify", "predict_proba", "prepare_image", "preset", "quick_mode", "save_checkpoint", "set_seed",
+    "wilson_interval",
 ]

@@ -1,32 +1,43 @@
-"""Where the book keeps things, and the one trained MNIST model the later notebooks share."""
+"""Where the book keeps things, and the trained models the notebooks share.
+
+The models the book trains for more than about a minute ship with it, in
+``checkpoints/`` (half-precision weights, with their config, history and the
+command that made them), so a fresh clone runs the whole book in minutes.
+``VIT_TUTORIAL_RETRAIN=1`` (or ``bash scripts/book.sh --retrain``) trains
+everything from scratch instead.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
-from .checkpoint import model_from_payload, read_checkpoint
-from .config import preset
+import torch
+
+from .checkpoint import FORMAT, model_from_payload, read_checkpoint
+from .config import build_model, preset
 from .data import Splits, load_dataset
-from .model import ViT
+from .evaluation import evaluate
 from .training import QUICK_TRAIN_SIZE, History, fit, recipe
-from .utils import quick_mode
-
-
-def project_root(start: str | Path | None = None) -> Path:
-    """The repository root (the folder with pyproject.toml), found from ``start`` or the working directory."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "vit_tutorial").is_dir():
-            return folder
-    return here
-
+from .utils import atomic_write, project_root, quick_mode, set_seed, shown_path
 
 ROOT = project_root(Path(__file__).parent)
 DATA = ROOT / "data"
 RUNS = ROOT / "runs"
+CHECKPOINTS = ROOT / "checkpoints"
 # The book's figures; quick runs (tests, CI) write theirs aside so they never replace the real ones.
 IMAGES = RUNS / "images-quick" if quick_mode() else ROOT / "images"
 IMAGES.mkdir(parents=True, exist_ok=True)
+
+
+# Where train_or_load found (or wrote) each model it returned: {name: path of the checkpoint}.
+LOADED_FROM: dict = {}
+
+
+def retrain_requested() -> bool:
+    """True when VIT_TUTORIAL_RETRAIN=1: train every model from scratch instead of loading the shipped ones."""
+    return os.environ.get("VIT_TUTORIAL_RETRAIN", "0").strip().lower() in ("1", "true", "yes")
 
 
 def snapshot_epochs(epochs: int) -> list:
@@ -39,10 +50,10 @@ def snapshot_epochs(epochs: int) -> list:
     return sorted(m for m in marks if m <= epochs)
 
 
-def run_dir(dataset: str = "mnist", quick: bool | None = None) -> Path:
-    """runs/<dataset> for the full book, runs/<dataset>-quick for quick mode."""
+def run_dir(name: str = "mnist", quick: bool | None = None) -> Path:
+    """runs/<name> for the full book, runs/<name>-quick for quick mode (``name``: a dataset or a preset)."""
     quick = quick_mode() if quick is None else quick
-    return RUNS / (f"{dataset}-quick" if quick else dataset)
+    return RUNS / (f"{name}-quick" if quick else name)
 
 
 def training_set(splits: Splits, quick: bool | None = None, seed: int = 0):
@@ -51,23 +62,106 @@ def training_set(splits: Splits, quick: bool | None = None, seed: int = 0):
     return splits.train.sample(QUICK_TRAIN_SIZE, seed) if quick else splits.train
 
 
-def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bool = False,
-                  progress: bool = True, seed: int = 0, splits: Splits | None = None):
-    """The book's model for ``dataset``: loaded from its run folder if a finished run is there,
-    else trained with the dataset's preset and recipe (and saved there).
+def _shipped(name: str, train_size: int, dataset: str) -> dict | None:
+    """The shipped checkpoint of ``name``, if there is one and it was trained on this training set."""
+    path = CHECKPOINTS / f"{name}.pt"
+    if not path.is_file():
+        return None
+    payload = read_checkpoint(path)
+    settings = json.loads(payload.get("train_settings", "{}"))
+    if settings.get("dataset") != dataset or settings.get("train_size") != train_size:
+        return None  # e.g. the shipped MNIST model was trained on the offline sample, and this is the full set
+    return payload
+
+
+def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bool | None = None,
+                  progress: bool = True, seed: int = 0, splits: Splits | None = None, name: str | None = None):
+    """The book's model ``name`` (default: the dataset's preset), trained with its recipe on ``dataset``.
+
+    In this order: the shipped checkpoint in ``checkpoints/`` (full mode,
+    unless retraining is asked for, and only if it was trained on the same
+    training set); a finished run under ``runs/``; else it is trained now
+    (and saved under ``runs/``, resuming an interrupted run).
 
     Returns ``(model, history, splits)``.
     """
     quick = quick_mode() if quick is None else quick
+    retrain = retrain_requested() if retrain is None else retrain
+    name = name or dataset
     splits = splits or load_dataset(dataset, DATA)
-    out = run_dir(dataset, quick)
-    kwargs = recipe(dataset, quick=quick, full=splits.full)
-    ckpt = out / "checkpoint.pt"
+    train = training_set(splits, quick, seed)
+    if not quick and not retrain and seed == 0:
+        payload = _shipped(name, len(train), dataset)
+        if payload is not None:
+            path = LOADED_FROM[name] = CHECKPOINTS / f"{name}.pt"
+            return model_from_payload(payload, shown_path(path)), History.from_dict(payload["history"]), splits
+    out = run_dir(name if seed == 0 else f"{name}-seed{seed}", quick)
+    kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
+    ckpt = LOADED_FROM[name] = out / "checkpoint.pt"
     if ckpt.exists() and not retrain:
         payload = read_checkpoint(ckpt)
         if int(payload.get("epoch", -1)) == kwargs["epochs"]:
             return model_from_payload(payload, ckpt), History.from_dict(payload["history"]), splits
-    model = ViT(preset(dataset))
-    history = fit(model, training_set(splits, quick, seed), splits.val, **kwargs, seed=seed, out_dir=out,
+    set_seed(seed)  # the same initial weights as `python -m vit_tutorial train --seed SEED`
+    model = build_model(preset(name))
+    history = fit(model, train, splits.val, **kwargs, seed=seed, out_dir=out,
                   resume=not retrain, snapshot_epochs=snapshot_epochs(kwargs["epochs"]), progress=progress)
     return model.cpu(), history, splits
+
+
+def snapshots(name: str = "mnist", quick: bool | None = None) -> list:
+    """[(epoch, model), ...] copies of the weights kept during training (epoch 0 = before training).
+
+    From the run folder when the model was trained here, else from the shipped
+    ``checkpoints/<name>-snapshots.pt``.
+    """
+    quick = quick_mode() if quick is None else quick
+    folder = run_dir(name, quick) / "snapshots"
+    files = sorted(folder.glob("epoch_*.pt"))
+    shipped = CHECKPOINTS / f"{name}-snapshots.pt"
+    if files and (quick or retrain_requested() or not shipped.is_file()):
+        return [(int(f.stem.split("_")[1]), model_from_payload(read_checkpoint(f), shown_path(f))) for f in files]
+    if not quick and shipped.is_file():
+        payload = read_checkpoint(shipped)
+        out = []
+        for epoch, state in sorted(payload["snapshots"].items(), key=lambda kv: int(kv[0])):
+            out.append((int(epoch), model_from_payload({**payload, "model": state}, shown_path(shipped))))
+        return out
+    return [(int(f.stem.split("_")[1]), model_from_payload(read_checkpoint(f), shown_path(f))) for f in files]
+
+
+def _half(state: dict) -> dict:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def ship(name: str, dataset: str, command: str, run: str | Path | None = None, with_snapshots: bool = False) -> Path:
+    """Copy the finished run ``run`` (default ``runs/<name>``) into ``checkpoints/<name>.pt`` in half precision.
+
+    ``command`` is the command that trained it, as a reader would type it.
+
+    Keeps the config, history, training settings, the dataset it was trained
+    on and the command that made it, and records the validation accuracy of
+    the half-precision weights (the test in tests/ reproduces it).
+    """
+    run = Path(run) if run is not None else run_dir(name, quick=False)
+    src = run / "checkpoint.pt"
+    payload = read_checkpoint(src)
+    keep = ("format", "kind", "config", "epoch", "history", "train_settings", "classes", "dataset")
+    shipped = {k: payload[k] for k in keep if k in payload}
+    shipped["format"] = FORMAT
+    shipped["model"] = _half(payload["model"])
+    shipped["command"] = command
+    model = model_from_payload(shipped, src)
+    splits = load_dataset(dataset, DATA, verbose=False)
+    ev = evaluate(model, splits.val, device="cpu")
+    shipped["val_accuracy"] = ev.accuracy
+    shipped["val_images"] = len(splits.val)
+    dst = CHECKPOINTS / f"{name}.pt"
+    atomic_write(dst, lambda f: torch.save(shipped, f))
+    if with_snapshots:
+        files = sorted((run / "snapshots").glob("epoch_*.pt"))
+        snaps = {str(int(f.stem.split("_")[1])): _half(read_checkpoint(f)["model"]) for f in files}
+        pack = {k: shipped[k] for k in ("format", "kind", "config", "dataset", "command")}
+        pack["snapshots"] = snaps
+        atomic_write(CHECKPOINTS / f"{name}-snapshots.pt", lambda f: torch.save(pack, f))
+    return dst

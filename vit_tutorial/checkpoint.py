@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .cnn import CNN, CNNConfig
 from .config import ViTConfig
 from .errors import VitTutorialError
 from .model import ViT
@@ -22,9 +23,14 @@ from .utils import atomic_write
 FORMAT = "vit_tutorial/1"
 
 
-def save_checkpoint(path: str | Path, model: ViT, **state) -> None:
+# What a checkpoint's "kind" names: the model class and its config class.
+KINDS = {"vit": (ViT, ViTConfig), "cnn": (CNN, CNNConfig)}
+
+
+def save_checkpoint(path: str | Path, model: ViT | CNN, **state) -> None:
     """Write the model's weights and config, plus any extra ``state`` (optimizer, history, ...)."""
-    payload = {"format": FORMAT, "config": json.dumps(model.config.to_dict()),
+    kind = "cnn" if isinstance(model, CNN) else "vit"
+    payload = {"format": FORMAT, "kind": kind, "config": json.dumps(model.config.to_dict()),
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **state}
     atomic_write(path, lambda f: torch.save(payload, f))
 
@@ -44,13 +50,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT:
+def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT | CNN:
+    kind = payload.get("kind", "vit")  # checkpoints from before the CNN baseline hold ViTs
+    if kind not in KINDS:
+        raise VitTutorialError(f"{path} holds a model of unknown kind {kind!r}")
+    model_class, config_class = KINDS[kind]
     try:
-        config = ViTConfig.from_dict(json.loads(payload["config"]))
-    except (ValueError, TypeError, VitTutorialError) as e:
+        config = config_class.from_dict(json.loads(payload["config"]))
+    except (ValueError, TypeError) as e:
         raise VitTutorialError(f"{path} has an invalid model config: {e}") from None
     try:
-        model = ViT(config)
+        model = model_class(config)
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         first = str(e).strip().splitlines()
@@ -62,3 +72,38 @@ def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ViT:
     """A ready model (in eval mode) from a checkpoint written by ``fit`` or ``save_checkpoint``."""
     return model_from_payload(read_checkpoint(path), path).to(device)
+
+
+def checkpoint_dataset(payload: dict) -> dict | None:
+    """The data a checkpoint's model was trained on: {"name", "image_shape" [C, H, W], "classes"}, or None.
+
+    ``fit`` records it. For older checkpoints (and data without a name) it
+    is inferred from the class names when these are exactly one dataset's
+    (the digits 0-9 are MNIST's), with the image shape of the saved config;
+    otherwise None.
+    """
+    record = payload.get("dataset")
+    if isinstance(record, dict) and isinstance(record.get("name"), str) and record["name"]:
+        return record
+    from .data import CLASSES
+
+    classes = record.get("classes") if isinstance(record, dict) else None
+    classes = classes or payload.get("classes")
+    if not isinstance(classes, (list, tuple)):
+        return None
+    names = [name for name, known in CLASSES.items() if list(classes) == known]
+    if len(names) != 1:
+        return None
+    try:
+        config = json.loads(payload["config"])
+        shape = [config["in_channels"], config["image_size"], config["image_size"]]
+    except (KeyError, TypeError, ValueError):
+        shape = None
+    return {"name": names[0], "image_shape": shape, "classes": list(classes)}
+
+
+def check_dataset(payload: dict, dataset_name: str, path: str | Path = "checkpoint") -> None:
+    """Refuse to use a checkpoint on another dataset than its own (nothing to check when it is unknown)."""
+    record = checkpoint_dataset(payload)
+    if record is not None and record["name"] != dataset_name:
+        raise VitTutorialError(f"{path} was trained on {record['name']}, not {dataset_name}")

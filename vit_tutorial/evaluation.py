@@ -1,12 +1,15 @@
-"""Evaluation: accuracy, per-class accuracy, confusion matrix, the mistakes."""
+"""Evaluation: accuracy with its 95 % interval, per-class accuracy, confusion matrix, the mistakes,
+and a paired test for comparing two models on the same images."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from .data import ImageDataset
+from .errors import VitTutorialError
 from .utils import default_device
 
 
@@ -23,6 +26,21 @@ class Evaluation:
     classes: list
 
     @property
+    def correct(self) -> int:
+        return int((self.predictions == self.labels).sum())
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95 % Wilson interval of the accuracy: the range of true accuracies these results are consistent with."""
+        return wilson_interval(self.correct, len(self.labels))
+
+    def summary(self, what: str = "accuracy") -> str:
+        """E.g. "accuracy 97.40 % (95 % interval 95.6-98.5 %) on 500 images"."""
+        lo, hi = self.interval
+        return (f"{what} {100 * self.accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) "
+                f"on {len(self.labels):,} images")
+
+    @property
     def misclassified(self) -> torch.Tensor:
         """Indices of the images the model got wrong, most confident mistakes first."""
         wrong = (self.predictions != self.labels).nonzero().flatten()
@@ -30,7 +48,39 @@ class Evaluation:
         return wrong[conf.argsort(descending=True)]
 
     def __repr__(self) -> str:
-        return f"Evaluation(accuracy={self.accuracy:.4f}, images={len(self.labels)})"
+        lo, hi = self.interval
+        return f"Evaluation(accuracy={self.accuracy:.4f}, 95% interval=[{lo:.4f}, {hi:.4f}], images={len(self.labels)})"
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``correct / n`` (95 % for the default ``z``).
+
+    Unlike the textbook "p +- 2 standard errors", it stays inside [0, 1] and
+    is honest near 100 %, where small test sets put most of our accuracies.
+    """
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor) -> dict:
+    """Exact McNemar test: do two models, scored on the same images, differ in accuracy?
+
+    ``correct_a`` and ``correct_b`` are (M,) booleans, one per image. Only the
+    images on which the two disagree carry information: ``a_only`` right for
+    A alone, ``b_only`` right for B alone. Under "no difference" each
+    disagreement is a fair coin, so the two-sided p-value is a binomial tail.
+    """
+    a, b = torch.as_tensor(correct_a).bool(), torch.as_tensor(correct_b).bool()
+    if a.shape != b.shape or a.ndim != 1:
+        raise VitTutorialError(f"need two (M,) vectors over the same images, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    n, k = a_only + b_only, min(a_only, b_only)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p_value": min(1.0, 2 * tail)}
 
 
 @torch.no_grad()
@@ -56,14 +106,21 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 def evaluate(model: torch.nn.Module, data: ImageDataset, batch_size: int = 1024,
              device: str | torch.device | None = None) -> Evaluation:
-    """Run ``model`` over every image of ``data`` and collect the results."""
+    """Run ``model`` over every image of ``data`` and collect the results.
+
+    ``device`` (default: a GPU if there is one) is used for this call only:
+    the model goes back to where it was.
+    """
     device = torch.device(device) if device is not None else default_device()
-    model.to(device)
     K = model.config.num_classes
-    probs = torch.cat([
-        predict_proba(model, data.batch(torch.arange(s, min(s + batch_size, len(data))))[0], batch_size, device)
-        for s in range(0, len(data), batch_size)
-    ]) if len(data) else torch.empty(0, K)
+    home = next(model.parameters()).device
+    model.to(device)
+    try:
+        chunks = [predict_proba(model, data.batch(torch.arange(s, min(s + batch_size, len(data))))[0],
+                                batch_size, device) for s in range(0, len(data), batch_size)]
+    finally:
+        model.to(home)
+    probs = torch.cat(chunks) if chunks else torch.empty(0, K)
     preds = probs.argmax(1)
     labels = data.labels
     cm = confusion_matrix(labels, preds, K)

@@ -308,8 +308,8 @@ def pretrained_vit_b_16(timeout: float = 3.0):
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     host = weights.url.split("/")[2]
     if not cached.is_file() and not network_up(host, timeout=timeout):
-        return None, (f"Skipped: the pretrained vit_b_16 weights are not in {cached.parent} "
-                      f"and {host} cannot be reached.")
+        return None, (f"Skipped: the pretrained vit_b_16 weights are not in torch's checkpoint cache "
+                      f"(torch.hub.get_dir()) and {host} cannot be reached.")
     try:
         tv = torchvision.models.vit_b_16(weights=weights)
     except Exception as e:  # noqa: BLE001 - any download or file failure means: skip this part

@@ -9,7 +9,7 @@ from .config import ViTConfig
 from .embeddings import sincos_2d
 from .encoder import Block
 from .errors import VitTutorialError
-from .patches import PatchEmbed
+from .patches import ConvStem, PatchEmbed
 
 
 class ViT(nn.Module):
@@ -26,7 +26,10 @@ class ViT(nn.Module):
         D = cfg.embed_dim
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(cfg.std).view(1, -1, 1, 1))
-        self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, D)
+        if cfg.stem == "conv":  # the hybrid: a small CNN, then 1x1 patches of its feature map
+            self.patch_embed = ConvStem(cfg.image_size, cfg.in_channels, D, cfg.stem_channels, cfg.stem_strides)
+        else:
+            self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         if cfg.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.empty(1, cfg.num_patches + 1, D))
@@ -129,12 +132,19 @@ def from_torchvision(tv_model: nn.Module, mean=None, std=None) -> ViT:
         raise VitTutorialError("from_torchvision needs torchvision") from e
     if not isinstance(tv_model, VisionTransformer):
         raise VitTutorialError(f"expected a torchvision VisionTransformer, got {type(tv_model).__name__}")
-    if not isinstance(tv_model.conv_proj, nn.Conv2d):
-        raise VitTutorialError("torchvision ViTs with a convolutional stem are not supported")
+    stem = {}
+    if not isinstance(tv_model.conv_proj, nn.Conv2d):  # a conv stem: (Conv2dNormActivation, ...) + conv_last
+        stages = list(tv_model.conv_proj)[:-1]
+        convs = [stage[0] for stage in stages]
+        if not all(len(st) == 3 and isinstance(st[1], nn.BatchNorm2d) and isinstance(st[2], nn.ReLU)
+                   and c.kernel_size == (3, 3) and c.bias is None for st, c in zip(stages, convs)):
+            raise VitTutorialError("only conv stems of 3x3 convolutions with BatchNorm and ReLU are supported")
+        stem = dict(stem="conv", stem_channels=tuple(c.out_channels for c in convs),
+                    stem_strides=tuple(c.stride[0] for c in convs))
     if len(tv_model.heads) != 1:
         raise VitTutorialError("torchvision ViTs with a representation layer (pre_logits) are not supported")
     layers = list(tv_model.encoder.layers)
-    C = tv_model.conv_proj.in_channels
+    C = (tv_model.conv_proj.in_channels if not stem else tv_model.conv_proj[0][0].in_channels)
     cfg = ViTConfig(
         image_size=tv_model.image_size,
         patch_size=tv_model.patch_size,
@@ -151,10 +161,17 @@ def from_torchvision(tv_model: nn.Module, mean=None, std=None) -> ViT:
         layer_norm_eps=tv_model.encoder.ln.eps,
         mean=tuple(mean) if mean is not None else (0.0,) * C,
         std=tuple(std) if std is not None else (1.0,) * C,
+        **stem,
     )
     model = ViT(cfg)
     with torch.no_grad():
-        model.patch_embed.proj.load_state_dict(tv_model.conv_proj.state_dict())
+        if stem:
+            for i, stage in enumerate(list(tv_model.conv_proj)[:-1]):  # ours: conv, bn, relu flat in one Sequential
+                model.patch_embed.stages[3 * i].load_state_dict(stage[0].state_dict())
+                model.patch_embed.stages[3 * i + 1].load_state_dict(stage[1].state_dict())
+            model.patch_embed.proj.load_state_dict(tv_model.conv_proj.conv_last.state_dict())
+        else:
+            model.patch_embed.proj.load_state_dict(tv_model.conv_proj.state_dict())
         model.cls_token.copy_(tv_model.class_token)
         model.pos_embed.copy_(tv_model.encoder.pos_embedding)
         for ours, theirs in zip(model.blocks, layers):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import VitTutorialError
+
 
 class PatchEmbed(nn.Module):
     """Split an image into P x P patches and map each to a D-wide token.
@@ -30,6 +32,45 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2)  # (B, D, gh, gw) -> (B, N, D)
 
 
+class ConvStem(nn.Module):
+    """The paper's hybrid input (section 3.1): a small CNN, then 1x1 patches of its feature map.
+
+    Each stage is a 3x3 convolution (no bias), BatchNorm and ReLU; a stride of 2
+    halves the map. A final 1x1 convolution projects every position of the
+    last map to a D-wide token, so each token is a "patch" of one feature-map
+    pixel that sees a whole neighbourhood of the image. The layout is the one
+    of torchvision's ``ConvStemConfig`` (Xiao et al., 2021, "Early convolutions
+    help transformers see better"), which notebook 13 proves equal.
+
+    Unlike a patch embedding, a convolution slides: the same filter is applied
+    at every position (translation equivariance) and looks only at nearby
+    pixels (locality). Those are the two assumptions a pure ViT has to learn
+    from data.
+
+    (B, C, H, W) -> (B, N, D) with N = (H / S)^2, S the product of the strides.
+    """
+
+    def __init__(self, image_size: int = 28, in_channels: int = 1, embed_dim: int = 64,
+                 channels: tuple = (32, 64), strides: tuple = (2, 2)):
+        super().__init__()
+        layers, prev = [], in_channels
+        for c, s in zip(channels, strides):
+            layers += [nn.Conv2d(prev, c, kernel_size=3, stride=s, padding=1, bias=False),
+                       nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            prev = c
+        self.stages = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(prev, embed_dim, kernel_size=1)
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.patch_size = int(torch.tensor(strides).prod()) if strides else 1
+        self.grid_size = image_size // self.patch_size
+        self.num_patches = self.grid_size**2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.proj(self.stages(x))  # (B, C, H, W) -> (B, D, H/S, W/S)
+        return x.flatten(2).transpose(1, 2)  # (B, D, gh, gw) -> (B, N, D)
+
+
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, C*P*P): every patch flattened, row by row.
 
@@ -41,7 +82,7 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     B, C, H, W = images.shape
     P = patch_size
     if H % P or W % P:
-        raise ValueError(f"image of {H}x{W} cannot be cut into {P}x{P} patches")
+        raise VitTutorialError(f"image of {H}x{W} cannot be cut into {P}x{P} patches")
     x = images.reshape(B, C, H // P, P, W // P, P)  # (B, C, gh, P, gw, P)
     x = x.permute(0, 2, 4, 1, 3, 5)  # -> (B, gh, gw, C, P, P)
     return x.reshape(B, (H // P) * (W // P), C * P * P)  # -> (B, N, C*P*P)

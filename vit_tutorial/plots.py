@@ -8,12 +8,16 @@ shown, and ``fig.savefig(path)`` writes it to disk.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from matplotlib.figure import Figure
 
-from .evaluation import Evaluation
-from .training import History
+from .errors import VitTutorialError
+
+if TYPE_CHECKING:  # for type hints only: plots need neither evaluation nor training to run
+    from .evaluation import Evaluation
+    from .training import History
 
 
 def _grid(n: int, ncols: int):
@@ -112,7 +116,7 @@ def plot_confusion(evaluation_or_matrix, classes=None, title: str = "Confusion m
     """A seaborn heat map of a confusion matrix: true class down, predicted class across."""
     import seaborn as sns
 
-    if isinstance(evaluation_or_matrix, Evaluation):
+    if hasattr(evaluation_or_matrix, "confusion"):  # an Evaluation
         cm, classes = evaluation_or_matrix.confusion, classes or evaluation_or_matrix.classes
     else:
         cm = torch.as_tensor(evaluation_or_matrix)
@@ -193,7 +197,7 @@ def plot_attention_grid(images: torch.Tensor, maps: torch.Tensor, row_labels=Non
 
     maps = maps.detach().float().cpu()
     if maps.ndim != 4:
-        raise ValueError(f"maps must have shape (R, K, gh, gw), got {tuple(maps.shape)}")
+        raise VitTutorialError(f"maps must have shape (R, K, gh, gw), got {tuple(maps.shape)}")
     R, K = maps.shape[:2]
     images = _as_grid_images(images, R, K)
     H, W = images.shape[-2:]
@@ -207,7 +211,7 @@ def plot_attention_grid(images: torch.Tensor, maps: torch.Tensor, row_labels=Non
         norm = Normalize(0, 1)
         cbar_label = cbar_label or "relative weight in its map"
     else:
-        raise ValueError(f"scale must be 'shared' or 'each', not {scale!r}")
+        raise VitTutorialError(f"scale must be 'shared' or 'each', not {scale!r}")
     rgb = overlay(images.reshape(R * K, *images.shape[-3:]), heat.reshape(R * K, H, W), alpha=alpha, cmap=cmap)
     rgb = rgb.view(R, K, 3, H, W)
     ncols = K + int(show_input)
@@ -382,7 +386,7 @@ def plot_filters(filters: torch.Tensor, titles=None, ncols: int = 8, title: str 
     filters = filters.detach().float().cpu()
     k, C = filters.shape[:2]
     if C not in (1, 3):
-        raise ValueError(f"filters must have 1 or 3 channels, got {C}")
+        raise VitTutorialError(f"filters must have 1 or 3 channels, got {C}")
     rgb = C == 3
     rows, cols = _grid(k, ncols)
     lim = float(filters.abs().max().clamp_min(1e-12))
@@ -479,7 +483,7 @@ def save_gif(figures, path, duration_ms: int = 800, last_ms: int | None = 2000, 
         buf.seek(0)
         images.append(Image.open(buf).convert("RGB"))
     if not images:
-        raise ValueError("no figures to write")
+        raise VitTutorialError("no figures to write")
     W, H = max(im.width for im in images), max(im.height for im in images)
     frames = []
     for im in images:
@@ -530,7 +534,7 @@ def plot_feature_map(points: torch.Tensor, labels: torch.Tensor, classes, title:
 
     points = torch.as_tensor(points).float()
     if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points must be (M, 2), got {tuple(points.shape)}")
+        raise VitTutorialError(f"points must be (M, 2), got {tuple(points.shape)}")
     if ax is None:
         fig = Figure(figsize=(6.5, 5), layout="constrained")
         ax = fig.subplots()

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 from .augment import Augment, get_augment
 from .checkpoint import atomic_write, model_from_payload, read_checkpoint, save_checkpoint
+from .config import QUICK_EPOCHS, QUICK_TRAIN_SIZE, RECIPES, SAMPLE_EPOCHS, recipe  # noqa: F401 (re-exported)
 from .data import ImageDataset
 from .errors import VitTutorialError
-from .model import ViT
 from .utils import default_device
 
 
@@ -56,13 +56,34 @@ def amx_available() -> bool:
         return False
 
 
-def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> torch.dtype | None:
+def cpu_bf16_support() -> str | None:
+    """How this CPU computes in bfloat16 natively: "amx", "avx512_bf16", or None (emulated or absent).
+
+    Asks torch, which reads the CPU's feature flags the same way its kernels do.
+    """
+    try:
+        if torch.cpu._is_amx_tile_supported():
+            return "amx"
+        if torch.cpu._is_avx512_bf16_supported():
+            return "avx512_bf16"
+    except AttributeError:  # pragma: no cover - torch older than 2.3
+        pass
+    return None
+
+
+# Below this width, bfloat16 measured no faster than float32 on an AMX CPU (width 64, the
+# mnist preset; benchmarks/results/throughput-cpu-2core-2026-11-26.txt). On an AMD EPYC with
+# AVX-512 BF16 it was faster at every width measured (1.28x at width 64, 2.16x at 128;
+# benchmarks/results/amp-cpu-*.txt), so the threshold applies to AMX only.
+AMX_MIN_WIDTH = 128
+
+
+def choose_amp(model: torch.nn.Module, device: torch.device, amp: str | bool = "auto") -> torch.dtype | None:
     """The autocast dtype for training, or None for plain float32.
 
-    "auto": bfloat16 on CUDA GPUs that have it; on a CPU with AMX, bfloat16 for
-    models of width 128 and more, where it trained 1.6 to 1.9 times faster than
-    float32 (benchmarks/results/, width 128, depth 6, 2-core CPU), and float32
-    for narrower models, where it measured no faster; float32 elsewhere.
+    "auto": bfloat16 on CUDA GPUs that have it; on a CPU, bfloat16 where the CPU
+    computes it natively (AVX-512 BF16 or AMX; on AMX only for models of width
+    ``AMX_MIN_WIDTH`` and more), float32 elsewhere.
     """
     if amp in (False, "off", "fp32", None):
         return None
@@ -73,9 +94,17 @@ def choose_amp(model: ViT, device: torch.device, amp: str | bool = "auto") -> to
     if device.type == "cuda":
         # float16 would need a gradient scaler; older GPUs without bfloat16 train in float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu" and amx_available() and model.config.embed_dim >= 128:
-        return torch.bfloat16
+    if device.type == "cpu":
+        support = cpu_bf16_support()
+        width = getattr(model.config, "embed_dim", None)
+        if support == "avx512_bf16" or (support == "amx" and (width is None or width >= AMX_MIN_WIDTH)):
+            return torch.bfloat16
     return None
+
+
+def dataset_record(data: ImageDataset) -> dict:
+    """What a checkpoint records of the data it was trained on: name, image shape (C, H, W), class names."""
+    return {"name": data.name, "image_shape": list(data.image_shape), "classes": list(data.classes)}
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list:
@@ -137,8 +166,14 @@ def _evaluate_loss_acc(model, data: ImageDataset, device, batch_size=1024, autoc
     return total_loss / len(data), correct / len(data)
 
 
+def expected_image_shape(model: torch.nn.Module) -> tuple:
+    """(C, H, W) of the images ``model`` takes, from its config."""
+    cfg = model.config
+    return (cfg.in_channels, cfg.image_size, cfg.image_size)
+
+
 def fit(
-    model: ViT,
+    model: torch.nn.Module,
     train: ImageDataset,
     val: ImageDataset | None = None,
     *,
@@ -160,7 +195,7 @@ def fit(
     progress: bool = True,
     verbose: bool = True,
 ) -> History:
-    """Train ``model`` in place and return its history.
+    """Train ``model`` (a ``ViT``, a ``CNN``, any classifier with a ``config``) in place; return its history.
 
     AdamW with a linear warm-up then a cosine schedule, label smoothing, and
     batched augmentation on the training device. With ``out_dir``, a
@@ -174,9 +209,9 @@ def fit(
     device = torch.device(device) if device is not None else default_device()
     if len(train) == 0:
         raise VitTutorialError("the training set is empty")
-    if tuple(train.image_shape) != (model.config.in_channels, model.config.image_size, model.config.image_size):
+    if tuple(train.image_shape) != expected_image_shape(model):
         raise VitTutorialError(f"the data's images are {tuple(train.image_shape)}, the model expects "
-                               f"{(model.config.in_channels, model.config.image_size, model.config.image_size)}")
+                               f"{expected_image_shape(model)}")
     aug = get_augment(augment, augment_strength)
     model.to(device)
     autocast_dtype = choose_amp(model, device, amp)
@@ -207,7 +242,7 @@ def fit(
             raise VitTutorialError(f"{ckpt_path} was written with other settings ({', '.join(changed)}); "
                                    f"resume with the same settings or choose another --out")
         saved = model_from_payload(state, ckpt_path)
-        if saved.config != model.config:
+        if type(saved) is not type(model) or saved.config != model.config:
             raise VitTutorialError(f"{ckpt_path} holds a model of another configuration")
         model.load_state_dict(saved.state_dict())
         model.to(device)
@@ -265,47 +300,13 @@ def fit(
             save_checkpoint(ckpt_path, model, epoch=epoch, optimizer=optimizer.state_dict(),
                             scheduler=scheduler.state_dict(), generator=generator.get_state(),
                             torch_rng=torch.get_rng_state(), history=history.to_dict(),
-                            train_settings=json.dumps(settings), classes=list(train.classes))
+                            train_settings=json.dumps(settings), classes=list(train.classes),
+                            dataset=dataset_record(train))
             atomic_write(out / "history.json", lambda f: f.write(json.dumps(history.to_dict(), indent=1).encode()))
             if epoch in snapshot_epochs:
                 save_checkpoint(out / "snapshots" / f"epoch_{epoch:03d}.pt", model, epoch=epoch,
-                                classes=list(train.classes))
+                                classes=list(train.classes), dataset=dataset_record(train))
     if bar is not None:
         bar.close()
     model.eval()
     return history
-
-
-# The training recipe the book uses for each dataset: keyword arguments of fit.
-RECIPES: dict[str, dict] = {
-    "mnist": dict(epochs=15, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_epochs=2,
-                  label_smoothing=0.1, augment="digits"),
-    "fashion-mnist": dict(epochs=30, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=2,
-                          label_smoothing=0.1, augment="clothes"),
-    "cifar10": dict(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.05, warmup_epochs=3,
-                    label_smoothing=0.1, augment="photos"),
-}
-# On the 5,000-digit offline MNIST sample an epoch is 14 times shorter than on the
-# full set, so it trains for more epochs: 80 gave 97.4 % validation accuracy where
-# 40 gave 95.4 % (4,000 training digits; seed 0; the mnist preset).
-SAMPLE_EPOCHS = {"mnist": 80}
-# Quick mode (VIT_TUTORIAL_QUICK=1, as in CI): this many epochs on this many training images.
-QUICK_EPOCHS, QUICK_TRAIN_SIZE = 2, 1000
-
-
-def recipe(dataset: str, quick: bool = False, full: bool = True, **changes) -> dict:
-    """fit's keyword arguments for ``dataset``, with ``changes`` applied.
-
-    ``full=False`` (the data is the offline sample, ``Splits.full``) trains for
-    more epochs; quick mode for fewer.
-    """
-    if dataset not in RECIPES:
-        raise VitTutorialError(f"no training recipe for {dataset!r}; choose one of {', '.join(RECIPES)}")
-    r = dict(RECIPES[dataset])
-    if not full and dataset in SAMPLE_EPOCHS:
-        r["epochs"] = SAMPLE_EPOCHS[dataset]
-    if quick:
-        r["epochs"] = QUICK_EPOCHS
-        r["warmup_epochs"] = min(r["warmup_epochs"], 0.5)
-    r.update(changes)
-    return r

@@ -49,3 +49,29 @@ def atomic_write(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The repository root (the folder with pyproject.toml), found from ``start`` or the working directory."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "vit_tutorial").is_dir():
+            return folder
+    return here
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a reader should see it: relative to the project (or the working directory) when inside it.
+
+    Printed paths never carry the folder a clone happens to live in.
+    """
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    resolved = path.resolve()
+    for base in (project_root(Path(__file__).parent), Path.cwd().resolve()):
+        try:
+            return str(resolved.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
