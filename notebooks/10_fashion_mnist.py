@@ -306,7 +306,8 @@ order = ev_val.per_class_accuracy.argsort()
 for k in order[:3].tolist():
     n_k = int((ev_val.labels == k).sum())
     lo, hi = wilson_interval(int(ev_val.confusion[k, k]), n_k)
-    print(f"{classes[k]:12s} {ev_val.per_class_accuracy[k]:.1%} right (95 % interval {lo:.1%}-{hi:.1%}) of {n_k} images")
+    print(f"{classes[k]:12s} {ev_val.per_class_accuracy[k]:.1%} right "
+          f"(95 % interval {lo:.1%}-{hi:.1%}) of {n_k} images")
 off = ev_val.confusion.clone().fill_diagonal_(0)
 a, b = divmod(int(off.argmax()), off.shape[1])
 print(f"most frequent mistake: {classes[a]} taken for {classes[b]} ({int(off[a, b])} times); "
