@@ -44,7 +44,7 @@ from sklearn.manifold import TSNE
 
 from vit_tutorial import (ViT, default_device, evaluate, fit, load_dataset, mcnemar, preset, quick_mode,
                           set_seed, wilson_interval)
-from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, RUNS, train_or_load, training_set
+from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, results_dir, train_or_load, training_set
 from vit_tutorial.embeddings import sincos_2d
 from vit_tutorial.heads import HEADS, compare_heads, extract_features
 from vit_tutorial.plots import plot_feature_map
@@ -281,7 +281,7 @@ points += grid(pool=["cls", "mean"], pos_embed=["learned"], lr=[LOWER_LR])  # a 
 pool_rows = []
 for seed in SEEDS:
     for row in run_grid(points, preset("mnist"), budget, mnist_train, mnist.val, seed=seed,
-                        cache_dir=None if QUICK else RUNS / "pooling", device=device):
+                        cache_dir=None if QUICK else results_dir("pooling"), device=device):
         pool_rows.append({"lr": LR, **row, "seed": seed})
 
 # %%
@@ -356,8 +356,8 @@ print(temperature_table.to_string(index=False, float_format="{:.2f}".format))
 # %%
 # NBVAL_IGNORE_OUTPUT
 def train_with_temperature(pool: str, temperature: float, seed: int) -> dict:
-    """One MNIST run with the sine-cosine table at ``temperature``; its row (cached in runs/pooling in full mode)."""
-    path = RUNS / "pooling" / f"sincos-T{temperature:.3g}-{pool}-{POOL_EPOCHS}ep-lr{LR:g}-seed{seed}.json"
+    """One MNIST run with the sine-cosine table at ``temperature``; its row (kept in results_dir("pooling"))."""
+    path = results_dir("pooling") / f"sincos-T{temperature:.3g}-{pool}-{POOL_EPOCHS}ep-lr{LR:g}-seed{seed}.json"
     if not QUICK and path.is_file():
         return json.loads(path.read_text())
     torch.manual_seed(seed)

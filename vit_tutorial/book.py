@@ -40,6 +40,19 @@ def retrain_requested() -> bool:
     return os.environ.get("VIT_TUTORIAL_RETRAIN", "0").strip().lower() in ("1", "true", "yes")
 
 
+def results_dir(name: str) -> Path:
+    """Where a notebook keeps the results of its many small runs (one JSON file each).
+
+    The book ships the results of its full runs in ``checkpoints/results/<name>``:
+    short runs differ from one CPU to the next (the arithmetic, and with it
+    every trained number, changes with the CPU and the thread count), so a
+    reader reruns the book from the results its prose describes.
+    ``VIT_TUTORIAL_RETRAIN=1`` trains them again, into ``runs/<name>``.
+    """
+    shipped = CHECKPOINTS / "results" / name
+    return RUNS / name if retrain_requested() or not shipped.is_dir() else shipped
+
+
 def snapshot_epochs(epochs: int) -> list:
     """Epochs at which the book keeps a copy of the weights: 0, 1, 2, 5, 10, 20, ... and the last."""
     marks = {0, 1, 2, epochs}
