@@ -8,17 +8,17 @@ between stages, global average pooling, one linear layer.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .errors import VitTutorialError
+from .utils import ConfigDict
 
 
 @dataclass
-class CNNConfig:
+class CNNConfig(ConfigDict):
     """Everything needed to build a :class:`CNN`."""
 
     image_size: int = 28
@@ -51,23 +51,6 @@ class CNNConfig:
             problems.append(f"mean and std need one value per channel ({self.in_channels})")
         if problems:
             raise VitTutorialError("invalid CNNConfig: " + "; ".join(problems))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("channels", "convs_per_stage", "mean", "std"):
-            d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CNNConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise VitTutorialError(f"unknown CNNConfig fields: {', '.join(sorted(unknown))}")
-        return cls(**d)
-
-    def replace(self, **changes) -> CNNConfig:
-        return dataclasses.replace(self, **changes)
 
 
 class CNN(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import tempfile
@@ -75,3 +76,23 @@ def shown_path(path: str | Path) -> str:
         except ValueError:
             continue
     return str(path)
+
+
+class ConfigDict:
+    """JSON round trip and ``replace`` for the configuration dataclasses (``ViTConfig``, ``CNNConfig``)."""
+
+    def to_dict(self) -> dict:
+        """The fields as JSON-ready values: tuples become lists."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        from .errors import VitTutorialError
+
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise VitTutorialError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
