@@ -192,3 +192,67 @@ print(f"the loss has a gradient for the class token ({model.cls_token.numel()} p
 # `03_positional_embeddings` shows that without that information the model cannot
 # tell a digit from its patches shuffled, and adds the position embeddings
 # $E_\text{pos}$ of equation 1.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. `expand` puts the class token in front of all $B = 8$ sequences without copying
+#    it. How many numbers do the expanded tokens `cls` really occupy, and where is the
+#    copy made in the end? Check both on the tensors of this notebook.
+# 2. Put the class token last instead of first, in the model whose position embeddings
+#    are zero. Does its output after the encoder change?
+# 3. With `pool="mean"` the head reads the mean of the $N$ patch outputs. Check that
+#    this is what such a model computes. Its class token is still in the sequence:
+#    does the loss still reach it?
+
+# %% [markdown]
+# **Solution 1.** `cls` is a view of the parameter's $D = 64$ numbers: it starts at
+# the same address and its step along the batch axis is 0, so all 8 rows read the
+# same memory. The copy is made by `torch.cat`, whose result owns
+# $B (N + 1) D$ numbers of its own.
+
+# %%
+assert cls.data_ptr() == cls_token.data_ptr() and cls.stride(0) == 0
+assert cls.untyped_storage().nbytes() == D * cls.element_size()  # D numbers, not B * D
+assert z0.untyped_storage().nbytes() == B * (N + 1) * D * z0.element_size()
+assert z0.data_ptr() != cls_token.data_ptr()
+print(f"cls: {B} rows over {D} stored numbers; z0: {B * (N + 1) * D:,} numbers of its own")
+
+# %% [markdown]
+# **Solution 2.** No. Without position embeddings nothing in the encoder knows where
+# a token sits (notebook 03 proves this for the patches): LayerNorm and the MLP act on
+# each token alone, and attention weighs all tokens by their content. The class token
+# computes the same output at the end of the sequence as at its start. Only the head
+# has to know where to read it; index 0 is simply the convention.
+
+# %%
+def encode(model: ViT, z: torch.Tensor) -> torch.Tensor:
+    """The encoder and the final LayerNorm on a ready sequence: (B, T, D) -> (B, T, D)."""
+    for blk in model.blocks:
+        z = blk(z)
+    return model.norm(z)
+
+
+with torch.no_grad():
+    tokens64 = model64.patch_embed((x64 - model64.mean) / model64.std)  # (B, N, D)
+    cls64 = model64.cls_token.expand(B, -1, -1)  # (B, 1, D)
+    first = encode(model64, torch.cat([cls64, tokens64], dim=1))[:, 0]  # class token in front
+    last = encode(model64, torch.cat([tokens64, cls64], dim=1))[:, -1]  # class token at the end
+torch.testing.assert_close(last, first)
+print("without positions, the class token's output does not depend on its place: OK")
+
+# %% [markdown]
+# **Solution 3.** The head of a mean-pooling model reads the average of tokens 1 to
+# $N$ after the final LayerNorm. The class token is still token 0 of the sequence.
+# The head never reads it, but the patch tokens attend to it in every block, so the
+# loss still has a gradient for it: it has become one more learned input that every
+# image shares, without a job of its own.
+
+# %%
+mean_model = ViT(preset("mnist", pool="mean")).to(device).eval()
+features = mean_model.forward_features(images)  # (B, N+1, D)
+logits = mean_model.head(features[:, 1:].mean(dim=1))  # mean over the N patch tokens: (B, D) -> (B, 10)
+torch.testing.assert_close(logits, mean_model(images))
+F.cross_entropy(logits, labels).backward()
+assert mean_model.cls_token.grad.abs().sum() > 0
+print("pool='mean': head(mean of the patch outputs), and the class token still gets a gradient: OK")

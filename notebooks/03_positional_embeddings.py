@@ -22,11 +22,11 @@
 # vector that says which position it came from, the term $E_\text{pos}$ of equation 1.
 #
 # In this notebook we first prove the blindness: a ViT without position embeddings
-# gives the same answer for a digit and for the same digit with its patches shuffled.
-# Then we build the paper's learned position embeddings and complete equation 1,
-# and derive the fixed 2-D sine-cosine table that is the common alternative. The
-# figure at the end shows how similar the sine-cosine vectors of any two positions
-# are.
+# gives the same answer for a digit and for the same digit with its patches shuffled,
+# and we check why a 6 turned upside down is not such a shuffle. Then we build the
+# paper's learned position embeddings and complete equation 1, and derive the fixed
+# 2-D sine-cosine table that is the common alternative. The figure at the end shows
+# how similar the sine-cosine vectors of any two positions are.
 
 # %%
 # The package's plot helpers return matplotlib Figures; this lets Jupyter draw them.
@@ -115,9 +115,68 @@ print("no positions: shuffled patches give shuffled patch outputs and the same l
 
 # %% [markdown]
 # To a ViT without position embeddings an image is a bag of patches. It could still
-# learn something from which patches are present, but a 6 and a 9, or any two digits
-# made of the same pieces, would look the same to it.
+# learn something from which patches are present, but any two images made of the same
+# patches in another order, like the digit and its shuffle above, look the same to it.
 #
+# ## A 6 is not a 9 in another order
+#
+# A tempting example of two digits "made of the same pieces" is a 6 and a 9, but it is
+# wrong. Turning a 6 by 180 degrees moves each patch to the opposite place in the grid,
+# patch $n$ to patch $N - 1 - n$, and turns the patch itself upside down too. The turned
+# digit is made of turned patches: different vectors, not the same ones reordered. We
+# check it on the first 6 of the validation split.
+
+# %%
+def rotate_180(x: torch.Tensor) -> torch.Tensor:
+    """Turn images (..., H, W) by 180 degrees."""
+    return torch.rot90(x, 2, dims=(-2, -1))
+
+
+six_index = int((splits.val.labels == 6).nonzero()[0])
+six, _ = splits.val.batch(torch.tensor([six_index]))  # (1, C, H, W)
+six = six.to(device)
+turned = rotate_180(six)
+
+pieces = rearrange(six, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2", p1=P, p2=P)[0]  # (N, C, P, P)
+pieces_turned = rearrange(turned, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2", p1=P, p2=P)[0]
+inked = pieces.flatten(1).abs().sum(1) > 0  # patches with some ink: blank ones are equal everywhere
+inked_turned = pieces_turned.flatten(1).abs().sum(1) > 0
+# is each inked patch of the turned digit one of the 6's patches, as a vector?
+found = [any(torch.equal(a, b) for b in pieces) for a in pieces_turned[inked_turned]]
+print(f"inked patches of the turned 6 that are also patches of the 6: {sum(found)} of {len(found)}")
+assert not any(found)
+
+# only when every patch is turned back as well do we get the 6's own patches, in reverse order
+torch.testing.assert_close(rotate_180(pieces_turned), pieces.flip(0), rtol=0, atol=0)
+print("the turned 6 with each patch turned back == the 6's patches, in reverse order: OK")
+
+# %% [markdown]
+# The figure shows the three images: the 6, the 6 turned by 180 degrees, and the
+# turned 6 with every patch turned back in its place. Only the third is a reordering
+# of the 6's patches.
+
+# %%
+turned_back = rearrange(rotate_180(pieces_turned), "(gh gw) c p1 p2 -> c (gh p1) (gw p2)", gh=G)
+torch.testing.assert_close(turned_back[None], shuffle_patches(six, torch.arange(N - 1, -1, -1), P))
+plot_images(torch.stack([six[0], turned[0], turned_back]),
+            titles=["a 6", "turned by 180 degrees", "each patch turned back"],
+            ncols=3, size=2.2, suptitle="Turning a digit turns its patches too")
+
+# %% [markdown]
+# To the blind model the third image is the 6 itself, since it is a shuffle of it; the
+# turned 6 is a different input, and its logits differ from the 6's. A model without
+# positions cannot tell a digit from its shuffles, but a turned digit is not one of them.
+
+# %%
+with torch.no_grad():
+    logits_six = blind(six.double())
+    logits_turned = blind(turned.double())
+    logits_back = blind(turned_back[None].double())
+torch.testing.assert_close(logits_back, logits_six)
+assert not torch.allclose(logits_turned, logits_six)
+print("no positions: the patches turned back give the 6's logits, the turned 6 does not: OK")
+
+# %% [markdown]
 # ## Learned position embeddings
 #
 # The paper's answer is a table of $N + 1$ learned vectors of width $D$, one for each
@@ -298,3 +357,75 @@ plt.close(fig)
 # The input of the encoder, $z_0$, is now complete. Notebook `04_attention` builds the
 # operation that mixes the tokens, multi-head self-attention, by hand for one digit,
 # and proves it equal to PyTorch's versions and the package's.
+
+# %% [markdown]
+# ## Exercises
+#
+# All of these can be answered without training anything.
+#
+# 1. How many parameters does the learned table of the Fashion-MNIST model
+#    (`preset("fashion-mnist")`: 28 x 28 images, $P = 4$, $D = 128$) hold? Check it.
+# 2. For every patch position, which other position has the most similar sine-cosine
+#    embedding? Predict it, then check on the $4 \times 4$ table.
+# 3. A model trained on 28 x 28 digits is given 49 x 49 images, a $7 \times 7$ grid of
+#    patches. The learned table has only $N + 1 = 17$ rows. What about the sine-cosine
+#    table: does the $4 \times 4$ table reappear inside the $7 \times 7$ one?
+# 4. The figure above never drops very low. How many of the $D/4 = 16$ frequencies of
+#    one axis turn by less than 0.1 radian (under 6 degrees) from one side of the
+#    $4 \times 4$ grid to the other? Count them from the formula and from the table.
+
+# %% [markdown]
+# **Solution 1.** $N = (28 / 4)^2 = 49$ patches, so the table has $(49 + 1) \cdot 128
+# = 6{,}400$ parameters.
+
+# %%
+fashion = preset("fashion-mnist")
+fashion_rows = (fashion.image_size // fashion.patch_size) ** 2 + 1
+assert ViT(fashion).pos_embed.numel() == fashion_rows * fashion.embed_dim == 6_400
+print(f"Fashion-MNIST model: {fashion_rows} x {fashion.embed_dim} = {fashion_rows * fashion.embed_dim:,} "
+      f"position parameters")
+
+# %% [markdown]
+# **Solution 2.** A direct neighbour, one step along a row or a column. The similarity
+# depends only on the offset $(\Delta r, \Delta c)$, as a sum of $\cos(\omega_j \Delta r)$
+# and $\cos(\omega_j \Delta c)$ over the frequencies, and every one of these cosines is
+# largest for the smallest non-zero step, since even the fastest frequency turns by
+# only one radian per step.
+
+# %%
+cosine = (ours @ ours.T) / (D / 2)  # every row has length sqrt(D/2): (N, N) cosine similarities
+cosine.fill_diagonal_(-math.inf)  # leave each position's similarity with itself out
+nearest = cosine.argmax(dim=1)
+for n in range(N):
+    (r, c), (r2, c2) = divmod(n, G), divmod(int(nearest[n]), G)
+    assert abs(r - r2) + abs(c - c2) == 1, (n, int(nearest[n]))
+print(f"for all {N} positions the most similar other position is a direct neighbour: OK")
+
+# %% [markdown]
+# **Solution 3.** Yes. A row of the sine-cosine table depends only on the row and
+# column of its patch, not on the size of the grid, so the $7 \times 7$ table holds the
+# $4 \times 4$ one in its top-left corner, and the positions a model was trained on
+# keep their embeddings. A learned table has no rows for the new positions at all;
+# the usual fix is to interpolate it as an image.
+
+# %%
+small = sincos_2d(4, D)[1:].reshape(4, 4, D)  # (N, D) -> (row, column, D)
+large = sincos_2d(7, D)[1:].reshape(7, 7, D)
+torch.testing.assert_close(large[:4, :4], small, rtol=0, atol=0)
+print("the 4 x 4 sine-cosine table is the top-left corner of the 7 x 7 one: OK")
+
+# %% [markdown]
+# **Solution 4.** Frequency $j$ turns by $\omega_j (G - 1) = 3 \cdot 10000^{-j/16}$
+# radians across the grid. In the table, the channel $\sin(\omega_j r)$ of a slow
+# frequency spans $\sin(3 \omega_j) \approx 3 \omega_j$ over the grid; the fast ones
+# span far more than 0.1. Both counts agree: most of the frequencies hardly turn, and
+# in their channels every position looks alike, which keeps all similarities high.
+
+# %%
+q = D // 4
+slow_by_formula = sum(3 * 10000 ** (-j / q) < 0.1 for j in range(q))
+row_sines = ours[:, :q]  # sin(omega_j * r) for the q frequencies: (N, q)
+span = row_sines.max(dim=0).values - row_sines.min(dim=0).values  # (q,)
+slow_in_table = int((span < 0.1).sum())
+assert slow_by_formula == slow_in_table
+print(f"{slow_in_table} of {q} frequencies turn by less than 0.1 radian across the {G} x {G} grid")

@@ -309,3 +309,96 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 #
 # Every piece is built and proven, but the weights are still random. Notebook
 # `06_training_mnist` trains the model on MNIST.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Count the parameters of one block of the Fashion-MNIST model
+#    (`preset("fashion-mnist")`: $D = 128$, $h = 8$, $M = 256$) by the formula of this
+#    notebook, and check against the package's `Block`.
+# 2. Predict the parameter count of the whole Fashion-MNIST model, part by part, and
+#    check it against `ViT(preset("fashion-mnist"))`.
+# 3. Multiply a token by 3 before a LayerNorm with $\gamma = 1$, $\beta = 0$. What
+#    changes in its output? What does that mean for a branch that reads
+#    $\mathrm{LN}(z_{\ell-1})$ while the residual sum $z_\ell$ grows from block to block?
+# 4. Write the post-norm block of the original Transformer,
+#    $z' = \mathrm{LN}(z + \mathrm{MSA}(z))$, then $\mathrm{LN}(z' + \mathrm{MLP}(z'))$,
+#    with the weights of `ours`, and check it against `nn.TransformerEncoderLayer`
+#    with `norm_first=False`. Is a post-norm block with silent branches still the
+#    identity?
+
+# %% [markdown]
+# **Solution 1.** $4D^2 + 2DM + 9D + M = 4 \cdot 128^2 + 2 \cdot 128 \cdot 256 + 9 \cdot 128
+# + 256 = 132{,}480$. The number of heads does not appear: the heads share the same
+# four projections.
+
+# %%
+fashion = preset("fashion-mnist")
+Df, hf, Mf = fashion.embed_dim, fashion.num_heads, fashion.mlp_dim
+per_block_f = 4 * Df * Df + 2 * Df * Mf + 9 * Df + Mf
+assert (Df, hf, Mf) == (128, 8, 256) and per_block_f == 132_480
+assert count(Block(Df, hf, Mf)) == per_block_f
+print(f"one Fashion-MNIST block: {per_block_f:,} parameters")
+
+# %% [markdown]
+# **Solution 2.** With $P = 4$ there are $N = 49$ patches of $P^2 C = 16$ numbers. The
+# patch embedding holds $(16 + 1) \cdot 128$, the class token 128, the position table
+# $(49 + 1) \cdot 128$, the six blocks $6 \cdot 132{,}480$, the final LayerNorm
+# $2 \cdot 128$ and the head $(128 + 1) \cdot 10$.
+
+# %%
+Nf, Pf = fashion.num_patches, fashion.patch_size
+parts = {"patch embedding": (Pf * Pf * fashion.in_channels + 1) * Df, "class token": Df,
+         "position embeddings": (Nf + 1) * Df, "blocks": fashion.depth * per_block_f,
+         "final LayerNorm": 2 * Df, "head": (Df + 1) * fashion.num_classes}
+predicted = sum(parts.values())
+assert ViT(fashion).num_parameters() == predicted
+print(f"Fashion-MNIST model: {predicted:,} parameters, {parts['blocks'] / predicted:.1%} of them in the blocks")
+
+# %% [markdown]
+# **Solution 3.** Nothing, apart from the small $\varepsilon$: LayerNorm subtracts the
+# mean and divides by the standard deviation, and both scale with the token (adding the
+# same number to all channels changes nothing either, since the mean absorbs it). A
+# branch sees its input at the same scale however large the residual sum has grown;
+# only its output, added to the sum, weighs less and less against it.
+#
+# The $\varepsilon$ under the square root is the exception, and here it is visible: the
+# tokens of the untrained model are small, some with a variance under $10^{-3}$, so
+# $10^{-6}$ is not negligible next to it, and scaling such a token by 3 changes its
+# normalised values in the third or fourth decimal.
+
+# %%
+plain = nn.LayerNorm(D, eps=0.0).to(device, torch.float64)  # gamma = 1, beta = 0, and no epsilon
+torch.testing.assert_close(plain(3 * z0), plain(z0))
+torch.testing.assert_close(plain(z0 + 5), plain(z0))  # adding one number to all channels: no change either
+print("without epsilon: LayerNorm(3 z) == LayerNorm(z + 5) == LayerNorm(z): OK")
+
+with_eps = nn.LayerNorm(D, eps=1e-6).to(device, torch.float64)
+gap = float((with_eps(3 * z0) - with_eps(z0)).abs().max())
+smallest_var = float(z0.var(dim=-1, correction=0).min())
+assert 0 < gap < 0.01
+print(f"with epsilon = 1e-6: largest change {gap:.1e}; the smallest variance of a token of z0 is {smallest_var:.1e}")
+
+# %% [markdown]
+# **Solution 4.** The post-norm block normalises after each residual sum, so even with
+# silent branches its output is $\mathrm{LN}(\mathrm{LN}(z))$: every token comes out
+# with mean 0 and standard deviation 1, scaled by $\gamma$ and shifted by $\beta$, not
+# as it went in. In a post-norm stack there is no plain path from input to output.
+
+# %%
+def post_norm(block: PreNormBlock, z: torch.Tensor) -> torch.Tensor:
+    """The original Transformer's order: normalise after each residual sum. (B, T, D) -> (B, T, D)."""
+    z = block.ln1(z + block.msa(z))
+    return block.ln2(z + block.fc2(F.gelu(block.fc1(z))))
+
+
+post_layer = nn.TransformerEncoderLayer(
+    d_model=D, nhead=h, dim_feedforward=M, dropout=0.0, activation="gelu",
+    batch_first=True, norm_first=False, layer_norm_eps=1e-6,
+).to(device, torch.float64).eval()
+post_layer.load_state_dict(torch_layer.state_dict())  # the same weights as `ours`
+torch.testing.assert_close(post_layer(z0), post_norm(ours, z0))
+assert not torch.allclose(post_norm(ours, z0), z1)  # post-norm and pre-norm differ
+assert not torch.allclose(post_norm(silent, z0), z0)  # silent branches: not the identity
+print("post-norm by hand == nn.TransformerEncoderLayer(norm_first=False); "
+      "with silent branches it is not the identity: OK")

@@ -54,7 +54,8 @@ from vit_tutorial import default_device, evaluate, patchify, quick_mode, set_see
 from vit_tutorial.book import IMAGES, LOADED_FROM, snapshots as kept_snapshots, train_or_load
 from vit_tutorial.utils import shown_path
 from vit_tutorial.inspect import (attention_rollout, cls_attention, discard_weakest, fuse_heads,
-                                  mean_attention_distance, patch_distances, pretrained_vit_b_16)
+                                  mean_attention_distance, patch_distances)
+from vit_tutorial.model import pretrained_vit_b_16
 from vit_tutorial.plots import plot_attention_distance, plot_attention_grid, plot_histograms, save_gif
 
 set_seed(0)

@@ -46,7 +46,8 @@ from vit_tutorial import default_device, patchify, quick_mode, set_seed
 from vit_tutorial.book import IMAGES, LOADED_FROM, snapshots as kept_snapshots, train_or_load
 from vit_tutorial.utils import shown_path
 from vit_tutorial.embeddings import sincos_2d
-from vit_tutorial.inspect import patch_filter_components, position_similarity, pretrained_vit_b_16
+from vit_tutorial.inspect import patch_filter_components, position_similarity
+from vit_tutorial.model import pretrained_vit_b_16
 from vit_tutorial.plots import (plot_explained_variance, plot_filters, plot_position_similarity,
                                 plot_similarity_by_distance)
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+import vit_tutorial.model
 from vit_tutorial import ViT, VitTutorialError, from_torchvision, preset
 from vit_tutorial import inspect as vi
 
@@ -358,7 +359,7 @@ def test_inspection_runs_on_a_model_converted_from_torchvision():
 
 def test_pretrained_model_is_skipped_without_network_or_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr(vi, "network_up", lambda *a, **k: False)
-    model, message = vi.pretrained_vit_b_16()
+    monkeypatch.setattr(vit_tutorial.model, "network_up", lambda *a, **k: False)
+    model, message = vit_tutorial.model.pretrained_vit_b_16()
     assert model is None
     assert message.startswith("Skipped:") and "\n" not in message

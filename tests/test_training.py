@@ -8,11 +8,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+import vit_tutorial.checkpoint
 import vit_tutorial.training
 from vit_tutorial import ImageDataset, ViT, VitTutorialError, evaluate, fit, load_checkpoint, preset, save_checkpoint
 from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
 from vit_tutorial.cnn import CNN, CNNConfig
-from vit_tutorial.training import choose_amp, param_groups, warmup_cosine
+from vit_tutorial.training import choose_amp, make_optimizer, param_groups, train_step, warmup_cosine
 
 QUIET = dict(amp="off", device="cpu", progress=False, verbose=False)
 
@@ -96,7 +97,7 @@ def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypat
     whole = fresh()
     whole_history = fit(whole, train, val, **small_run(), out_dir=tmp_path / "A")
 
-    real_save = vit_tutorial.training.save_checkpoint
+    real_save = vit_tutorial.checkpoint.save_checkpoint  # fit's save_run writes checkpoint.pt with it
 
     def save_then_stop(path, model, **state):
         real_save(path, model, **state)
@@ -104,7 +105,7 @@ def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypat
             raise KeyboardInterrupt  # as if the reader pressed Ctrl-C right after epoch 2 was saved
 
     with monkeypatch.context() as mp, pytest.raises(KeyboardInterrupt):
-        mp.setattr(vit_tutorial.training, "save_checkpoint", save_then_stop)
+        mp.setattr(vit_tutorial.checkpoint, "save_checkpoint", save_then_stop)
         fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B")
     assert load_checkpoint(tmp_path / "B" / "checkpoint.pt") is not None
 
@@ -116,6 +117,38 @@ def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypat
     assert history.train_loss == whole_history.train_loss
     assert history.val_acc == whole_history.val_acc
     assert_same_weights(load_checkpoint(tmp_path / "B" / "checkpoint.pt"), whole)
+
+
+def test_fit_is_the_loop_of_its_named_pieces(small_data):
+    """fit, written out by hand: the optimizer, the schedule, and per epoch a seeded order, augmentation and
+    train_step per batch. Equal weights pin the order of every random draw (validation draws none)."""
+    train, val = small_data
+    config = preset("tiny", dropout=0.1)
+    torch.manual_seed(0)
+    start = ViT(config).state_dict()
+    models = [ViT(config), ViT(config)]
+    for model in models:
+        model.load_state_dict(start)
+    history = fit(models[0], train, val, **small_run(epochs=2, seed=3))
+
+    model, epochs, batch_size = models[1], 2, 32
+    steps = math.ceil(len(train) / batch_size)
+    optimizer = make_optimizer(model, lr=3e-3, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, epochs * steps))
+    augment, generator = get_augment("digits"), torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        order, total = torch.randperm(len(train), generator=generator), 0.0
+        for step in range(steps):
+            x, y = train.batch(order[step * batch_size:(step + 1) * batch_size])
+            loss, _ = train_step(model, optimizer, augment(x, generator), y, label_smoothing=0.1, grad_clip=1.0,
+                                 scheduler=scheduler)
+            total += loss.item() * len(y)
+        losses.append(total / len(train))
+    assert_same_weights(models[0], model)
+    assert history.train_loss == losses
 
 
 def test_resume_refuses_a_run_of_another_length(small_data, tmp_path):

@@ -93,8 +93,11 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
 
     In this order: the shipped checkpoint in ``checkpoints/`` (full mode,
     unless retraining is asked for, and only if it was trained on the same
-    training set); a finished run under ``runs/``; else it is trained now
-    (and saved under ``runs/``, resuming an interrupted run).
+    training set); a finished run under ``runs/`` (trained here, from
+    scratch: under ``VIT_TUTORIAL_RETRAIN=1`` the first notebook that needs a
+    model trains it and the later ones reuse it; delete ``runs/<name>`` to
+    train it once more); else it is trained now (and saved under ``runs/``,
+    resuming an interrupted run with the same settings).
 
     Returns ``(model, history, splits)``.
     """
@@ -111,14 +114,15 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
     out = run_dir(name if seed == 0 else f"{name}-seed{seed}", quick)
     kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
     ckpt = LOADED_FROM[name] = out / "checkpoint.pt"
-    if ckpt.exists() and not retrain:
+    if ckpt.exists():
         payload = read_checkpoint(ckpt)
-        if int(payload.get("epoch", -1)) == kwargs["epochs"]:
+        settings = json.loads(payload.get("train_settings", "{}"))
+        if int(payload.get("epoch", -1)) == kwargs["epochs"] and settings.get("train_size") == len(train):
             return model_from_payload(payload, ckpt), History.from_dict(payload["history"]), splits
     set_seed(seed)  # the same initial weights as `python -m vit_tutorial train --seed SEED`
     model = build_model(preset(name))
     history = fit(model, train, splits.val, **kwargs, seed=seed, out_dir=out,
-                  resume=not retrain, snapshot_epochs=snapshot_epochs(kwargs["epochs"]), progress=progress)
+                  resume=True, snapshot_epochs=snapshot_epochs(kwargs["epochs"]), progress=progress)
     return model.cpu(), history, splits
 
 

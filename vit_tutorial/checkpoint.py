@@ -5,6 +5,9 @@ strings, lists and dicts, so it loads with ``torch.load(weights_only=True)``.
 The model's configuration travels inside it as a JSON string. Every write
 goes to a temporary file first and is then renamed over the target, so an
 interrupted write never destroys the previous checkpoint.
+
+A training run is a folder: ``fit`` writes it through ``start_run`` and
+``save_run`` (after every epoch), and picks it up again with ``resume_run``.
 """
 
 from __future__ import annotations
@@ -107,3 +110,65 @@ def check_dataset(payload: dict, dataset_name: str, path: str | Path = "checkpoi
     record = checkpoint_dataset(payload)
     if record is not None and record["name"] != dataset_name:
         raise VitTutorialError(f"{path} was trained on {record['name']}, not {dataset_name}")
+
+
+# --- A training run on disk: what fit writes after every epoch, and reads back to resume -----------
+
+
+def dataset_record(data) -> dict:
+    """What a checkpoint records of the ``ImageDataset`` it was trained on: name, image shape (C, H, W), classes."""
+    return {"name": data.name, "image_shape": list(data.image_shape), "classes": list(data.classes)}
+
+
+def start_run(out_dir: str | Path, model: ViT | CNN, snapshot: bool = False) -> None:
+    """Write ``out_dir/config.json`` (the model's config, readable without torch) and, with ``snapshot``,
+    the untrained weights as ``out_dir/snapshots/epoch_000.pt``."""
+    out = Path(out_dir)
+    atomic_write(out / "config.json", lambda f: f.write(json.dumps(model.config.to_dict(), indent=2).encode()))
+    if snapshot:
+        save_checkpoint(out / "snapshots" / "epoch_000.pt", model, epoch=0)
+
+
+def save_run(out_dir: str | Path, model: ViT | CNN, epoch: int, *, optimizer, scheduler, generator: torch.Generator,
+             history: dict, settings: dict, data, snapshot_epochs=()) -> None:
+    """Save a run after ``epoch``: ``checkpoint.pt`` holds all that ``resume_run`` needs (weights, optimizer,
+    schedule, both random generators, ``history`` as a dict, the training ``settings``), ``history.json`` the
+    history alone; an epoch in ``snapshot_epochs`` also keeps its weights under ``snapshots/``."""
+    out = Path(out_dir)
+    record = dataset_record(data)
+    save_checkpoint(out / "checkpoint.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(), generator=generator.get_state(),
+                    torch_rng=torch.get_rng_state(), history=history, train_settings=json.dumps(settings),
+                    classes=list(data.classes), dataset=record)
+    atomic_write(out / "history.json", lambda f: f.write(json.dumps(history, indent=1).encode()))
+    if epoch in snapshot_epochs:
+        save_checkpoint(out / "snapshots" / f"epoch_{epoch:03d}.pt", model, epoch=epoch,
+                        classes=list(data.classes), dataset=record)
+
+
+def resume_run(out_dir: str | Path, model: ViT | CNN, optimizer, scheduler, generator: torch.Generator,
+               settings: dict) -> tuple[int, dict] | None:
+    """Load an interrupted run from ``out_dir/checkpoint.pt`` into ``model``, ``optimizer``, ``scheduler``,
+    ``generator`` and torch's global generator; return (its last finished epoch, its history as a dict).
+
+    None when there is no checkpoint yet. Refuses a checkpoint written with
+    other ``settings`` or for a model of another configuration.
+    """
+    path = Path(out_dir) / "checkpoint.pt"
+    if not path.exists():
+        return None
+    state = read_checkpoint(path)
+    saved_settings = json.loads(state.get("train_settings", "{}"))
+    changed = sorted(k for k in set(settings) | set(saved_settings) if settings.get(k) != saved_settings.get(k))
+    if changed:
+        raise VitTutorialError(f"{path} was written with other settings ({', '.join(changed)}); "
+                               f"resume with the same settings or choose another --out")
+    saved = model_from_payload(state, path)
+    if type(saved) is not type(model) or saved.config != model.config:
+        raise VitTutorialError(f"{path} holds a model of another configuration")
+    model.load_state_dict(saved.state_dict())  # copies into the model's own tensors, on its device
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+    return int(state["epoch"]), state["history"]

@@ -1,8 +1,10 @@
-"""Evaluation: accuracy with its 95 % interval, per-class accuracy, confusion matrix, the mistakes,
-and a paired test for comparing two models on the same images."""
+"""Evaluation: the one loop that runs a model over many images (``batched``), accuracy with its
+95 % interval, per-class accuracy, confusion matrix, the mistakes, and a paired test for comparing
+two models on the same images."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -84,18 +86,50 @@ def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor) -> dict:
 
 
 @torch.no_grad()
+def batched(model: torch.nn.Module, data: ImageDataset | torch.Tensor, fn=None, batch_size: int = 1024,
+            device: str | torch.device | None = None, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Run ``fn(model, x)`` over ``data`` batch by batch, in eval mode and without gradients.
+
+    ``data`` is an ``ImageDataset`` or images (M, C, H, W) in [0, 1]; ``fn``
+    maps a batch (B, C, H, W) to (B, ...) and defaults to the logits (B, K)
+    in float32. Returns the outputs (M, ...), joined on the CPU. ``device``
+    (default: where the model is) serves this call only: the model goes back
+    to its device, and to train or eval mode as it was. With
+    ``autocast_dtype`` (e.g. ``torch.bfloat16``) the batches run under autocast.
+    """
+    fn = fn or (lambda model, x: model(x).float())
+    home = next(model.parameters()).device
+    device = torch.device(device) if device is not None else home
+    was_training = model.training
+    model.to(device).eval()
+    out = []
+    try:
+        # no images: one empty batch, so that the result still has its shape (0, ...)
+        for start in range(0, len(data), batch_size) or range(1):
+            if isinstance(data, ImageDataset):
+                x, _ = data.batch(torch.arange(start, min(start + batch_size, len(data))))
+            else:
+                x = data[start:start + batch_size]
+            autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+            with autocast:
+                out.append(fn(model, x.to(device)).cpu())
+    finally:
+        model.to(home).train(was_training)
+    return torch.cat(out)
+
+
+def probabilities(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, H, W) -> class probabilities (B, K) in float32."""
+    return model(x).float().softmax(-1)
+
+
 def predict_proba(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1024,
                   device: str | torch.device | None = None) -> torch.Tensor:
-    """Class probabilities (M, K) for images (M, C, H, W) in [0, 1]."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
-        out.append(model(x).float().softmax(-1).cpu())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, model.config.num_classes)
+    """Class probabilities (M, K) for images (M, C, H, W) in [0, 1], on the CPU.
+
+    ``device`` defaults to where the model is (see ``batched``).
+    """
+    return batched(model, images, probabilities, batch_size, device)
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -111,16 +145,9 @@ def evaluate(model: torch.nn.Module, data: ImageDataset, batch_size: int = 1024,
     ``device`` (default: a GPU if there is one) is used for this call only:
     the model goes back to where it was.
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = device if device is not None else default_device()
     K = model.config.num_classes
-    home = next(model.parameters()).device
-    model.to(device)
-    try:
-        chunks = [predict_proba(model, data.batch(torch.arange(s, min(s + batch_size, len(data))))[0],
-                                batch_size, device) for s in range(0, len(data), batch_size)]
-    finally:
-        model.to(home)
-    probs = torch.cat(chunks) if chunks else torch.empty(0, K)
+    probs = batched(model, data, probabilities, batch_size, device)  # (M, K)
     preds = probs.argmax(1)
     labels = data.labels
     cm = confusion_matrix(labels, preds, K)

@@ -16,26 +16,24 @@ import torch
 
 from .data import ImageDataset
 from .errors import VitTutorialError
+from .evaluation import batched
 from .utils import default_device
 
 
-@torch.no_grad()
+def pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, H, W) -> the pooled token (B, D) the model's head reads, in float32."""
+    return model.pool(model.forward_features(x)).float()
+
+
 def extract_features(model: torch.nn.Module, data: ImageDataset, batch_size: int = 512,
                      device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pooled features (M, D) the model's head reads, and the labels (M,).
+    """The pooled features (M, D) the model's head reads, and the labels (M,), on the CPU.
 
     ``model.head(features)`` gives the model's logits for those images.
+    ``device`` (default: a GPU if there is one) serves this call only.
     """
-    device = torch.device(device) if device is not None else default_device()
-    was_training = model.training
-    model.to(device).eval()
-    out = []
-    for start in range(0, len(data), batch_size):
-        x, _ = data.batch(torch.arange(start, min(start + batch_size, len(data))))
-        out.append(model.pool(model.forward_features(x.to(device))).float().cpu())
-    model.train(was_training)
-    features = torch.cat(out) if out else torch.empty(0, model.config.embed_dim)
-    return features, data.labels.clone()
+    device = device if device is not None else default_device()
+    return batched(model, data, pooled_features, batch_size, device), data.labels.clone()
 
 
 def make_head(name: str, seed: int = 0, n_jobs: int | None = None):

@@ -1,6 +1,13 @@
-"""The Vision Transformer: patches + class token + positions -> encoder -> head."""
+"""The Vision Transformer: patches + class token + positions -> encoder -> head.
+
+Also the way in from torchvision: ``from_torchvision`` copies one of its
+ViTs, ``pretrained_vit_b_16`` fetches its ImageNet-trained ViT-B/16.
+"""
 
 from __future__ import annotations
+
+import socket
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -187,3 +194,40 @@ def from_torchvision(tv_model: nn.Module, mean=None, std=None) -> ViT:
         model.norm.load_state_dict(tv_model.encoder.ln.state_dict())
         model.head.load_state_dict(tv_model.heads.head.state_dict())
     return model.train(tv_model.training)
+
+
+# --- torchvision's pretrained weights, from its cache or the network ------------------------------
+
+
+def network_up(host: str = "download.pytorch.org", port: int = 443, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to ``host`` opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pretrained_vit_b_16(timeout: float = 3.0):
+    """torchvision's ``vit_b_16`` with its ImageNet weights, converted to a :class:`ViT` that takes [0, 1] images.
+
+    Returns ``(model, message)``: the model, or ``None`` with a one-line reason
+    when the weights are neither in torch's cache nor downloadable. A download
+    is only tried when a quick connection test says the network is up, so
+    this never hangs on a machine without one.
+    """
+    import torchvision
+
+    weights = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    host = weights.url.split("/")[2]
+    if not cached.is_file() and not network_up(host, timeout=timeout):
+        return None, (f"Skipped: the pretrained vit_b_16 weights are not in torch's checkpoint cache "
+                      f"(torch.hub.get_dir()) and {host} cannot be reached.")
+    try:
+        tv = torchvision.models.vit_b_16(weights=weights)
+    except Exception as e:  # noqa: BLE001 - any download or file failure means: skip this part
+        return None, f"Skipped: the pretrained vit_b_16 weights could not be loaded ({type(e).__name__}: {e})."
+    norm = weights.transforms()
+    model = from_torchvision(tv, mean=norm.mean, std=norm.std).eval()
+    return model, f"Loaded torchvision's vit_b_16 ({weights.name}) and converted it."

@@ -80,6 +80,73 @@ def plot_patches(image: torch.Tensor, patch_size: int) -> Figure:
     return fig
 
 
+def plot_architecture(config=None) -> Figure:
+    """The Vision Transformer as a flow chart, with the shape of the tensor after every step.
+
+    ``config`` is a ``ViTConfig`` (default: the ``mnist`` preset); the shapes are
+    written with letters and with its numbers, e.g. ``(B, N, D) = (B, 16, 64)``.
+    The drawing follows the paper's patch stem; a convolutional stem
+    (``stem="conv"``) is named in the projection step.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    from .config import preset
+
+    cfg = config if config is not None else preset("mnist")
+    C, S, P, N, D = cfg.in_channels, cfg.image_size, cfg.patch_size, cfg.num_patches, cfg.embed_dim
+    G, L, h, M, K = cfg.grid_size, cfg.depth, cfg.num_heads, cfg.mlp_dim, cfg.num_classes
+    projection = (f"linear projection E, shared by all patches: {P * P * C} → {D}" if cfg.stem == "patch"
+                  else f"convolutional stem, then 1 x 1 patches: → {D}")
+    positions = "learned" if cfg.pos_embed == "learned" else "fixed sine-cosine"
+    pooled = "class token" if cfg.pool == "cls" else "mean of the N patch tokens"
+    # (what the step does, the equation of the paper, shape after it in letters, the same in numbers)
+    steps = [
+        (f"image: C = {C} channel{'s' if C > 1 else ''} of H x W = {S} x {S} pixels", "", "(B, C, H, W)",
+         f"(B, {C}, {S}, {S})"),
+        (f"cut into N = {G} x {G} = {N} patches of {P} x {P} pixels,\neach flattened to P²C = {P * P * C} numbers",
+         "", "(B, N, P²C)", f"(B, {N}, {P * P * C})"),
+        (projection, "eq. 1", "(B, N, D)", f"(B, {N}, {D})"),
+        (f"prepend the class token,\nadd the {positions} position embeddings E_pos", "eq. 1",
+         "(B, N+1, D)", f"(B, {N + 1}, {D})"),
+        (f"L = {L} encoder blocks, each:\nz + MSA(LN(z)), {h} heads of d = {D // h}\nz + MLP(LN(z)), {D} → {M} → {D}",
+         "eq. 2, 3", "(B, N+1, D)", f"(B, {N + 1}, {D})"),
+        (f"final LayerNorm, then read the {pooled}", "eq. 4", "(B, D)", f"(B, {D})"),
+        (f"head: linear {D} → K = {K}, one logit per class", "", "(B, K)", f"(B, {K})"),
+    ]
+    heights = [1.4 if "\n" in s[0] else 0.9 for s in steps]
+    heights[4] = 2.0
+    gap = 1.0  # room for an arrow and its shape label between two boxes
+    total = sum(heights) + gap * len(steps)
+    fig = Figure(figsize=(6.6, 0.55 * (total + 0.6)), layout="constrained")
+    ax = fig.subplots()
+    ax.set(xlim=(-0.8, 8.0), ylim=(-0.6, total))
+    ax.axis("off")
+    top = total
+    for i, (text, eq, letters, numbers) in enumerate(steps):
+        height = heights[i]
+        y0 = top - height
+        encoder = i == 4
+        ax.add_patch(FancyBboxPatch((0.6, y0), 5.6, height, boxstyle="round,pad=0.02,rounding_size=0.15",
+                                    facecolor="#fde9c9" if encoder else "#dce9f5",
+                                    edgecolor="#b26b00" if encoder else "#2f5f8a", lw=1.2))
+        ax.text(3.4, y0 + height / 2, text, ha="center", va="center", fontsize=9)
+        if eq:
+            ax.text(0.45, y0 + height / 2, eq, ha="right", va="center", fontsize=8, color="0.35")
+        if encoder:
+            ax.text(6.35, y0 + height / 2, f"× {L}", ha="left", va="center", fontsize=12, color="#b26b00",
+                    fontweight="bold")
+        # the arrow out of the box, labelled with the shape of what flows along it
+        y_end = y0 - gap
+        ax.annotate("", xy=(3.4, y_end), xytext=(3.4, y0), arrowprops=dict(arrowstyle="-|>", color="0.2", lw=1.2))
+        ax.text(3.7, y0 - gap / 2, f"{letters} = {numbers}", ha="left", va="center", fontsize=9,
+                family="monospace", color="#2f5f8a")
+        top = y_end
+    ax.text(3.4, top - 0.05, "logits", ha="center", va="top", fontsize=9)
+    ax.set_title(f"The Vision Transformer: image {S} x {S}, P = {P}, N = {N}, D = {D}, L = {L}, h = {h}",
+                 fontsize=10)
+    return fig
+
+
 def plot_history(history: History, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch, training and validation side by side."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")
@@ -546,4 +613,50 @@ def plot_feature_map(points: torch.Tensor, labels: torch.Tensor, classes, title:
         ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=cmap(k % 10), label=str(name))
     ax.set(xticks=[], yticks=[], title=title or "")
     ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return fig
+
+
+def plot_accuracy_vs_data(rows: list, title: str | None = None, ax=None) -> Figure:
+    """Test accuracy against the number of training images, one line per model (notebook 13).
+
+    ``rows`` are ``scaling`` rows of one dataset: each seed is a dot with its
+    95 % interval as a bar; the line joins the means over seeds. Rows trained
+    for another number of epochs than the others at their size (controls) are
+    drawn as open circles, not joined.
+    """
+    from .scaling import label
+
+    if not rows:
+        raise VitTutorialError("no results to plot")
+    if ax is None:
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for i, name in enumerate(models):
+        mine = [r for r in rows if r["model"] == name]
+        usual = {}  # size -> the epochs most rows of this size trained for
+        for r in mine:
+            usual.setdefault(r["train_size"], []).append(r["epochs"])
+        usual = {n: min(e) for n, e in usual.items()}
+        colour = f"C{i}"
+        means = []
+        for n in sorted(usual):
+            main = [r for r in mine if r["train_size"] == n and r["epochs"] == usual[n]]
+            means.append((n, 100 * sum(r["test_acc"] for r in main) / len(main)))
+        for r in mine:
+            control = r["epochs"] != usual[r["train_size"]]
+            y = 100 * r["test_acc"]
+            ax.errorbar(r["train_size"] * (1.06 if control else 1.0), y,
+                        yerr=[[y - 100 * r["test_low"]], [100 * r["test_high"] - y]], fmt="o", ms=4,
+                        color=colour, mfc="white" if control else colour, alpha=0.8, capsize=2, lw=1)
+        ax.plot(*zip(*means), "-", color=colour, label=f"{label(name)} ({mine[0]['parameters']:,} parameters)")
+    ax.set_xscale("log")
+    sizes = sorted({r["train_size"] for r in rows})
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+    ax.minorticks_off()
+    ax.set(xlabel="training images (log scale)", ylabel="test accuracy (%)", title=title or "")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     return fig

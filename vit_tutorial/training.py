@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -13,10 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Augment, get_augment
-from .checkpoint import atomic_write, model_from_payload, read_checkpoint, save_checkpoint
+from .checkpoint import dataset_record, resume_run, save_run, start_run  # noqa: F401 (dataset_record re-exported)
 from .config import QUICK_EPOCHS, QUICK_TRAIN_SIZE, RECIPES, SAMPLE_EPOCHS, recipe  # noqa: F401 (re-exported)
 from .data import ImageDataset
 from .errors import VitTutorialError
+from .evaluation import batched
 from .utils import default_device
 
 
@@ -102,11 +102,6 @@ def choose_amp(model: torch.nn.Module, device: torch.device, amp: str | bool = "
     return None
 
 
-def dataset_record(data: ImageDataset) -> dict:
-    """What a checkpoint records of the data it was trained on: name, image shape (C, H, W), class names."""
-    return {"name": data.name, "image_shape": list(data.image_shape), "classes": list(data.classes)}
-
-
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list:
     """Weight decay on weight matrices only: not on biases, norms, the class token or positions."""
     decay, no_decay = [], []
@@ -125,6 +120,15 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_factor: fl
     return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int,
+                           warmup_epochs: float = 1.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """``warmup_cosine`` as a scheduler stepped after every batch: ``warmup_epochs`` of warm-up, then the cosine
+    down to the end of ``epochs``."""
+    total_steps = epochs * steps_per_epoch
+    warmup_steps = max(1, int(round(warmup_epochs * steps_per_epoch)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
+
+
 def make_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float = 0.05) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices only (see ``param_groups``)."""
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
@@ -133,10 +137,11 @@ def make_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
                grad_clip: float | None = None, scheduler=None):
-    """One step of training on a batch: forward, loss, backward, optimizer step.
+    """One step of training on a batch: forward, loss, backward, optimizer step (and scheduler step).
 
-    This is the body of ``fit``'s loop, and what benchmarks/throughput.py times.
-    Returns the loss and the logits.
+    Images ``x`` (B, C, H, W) in [0, 1], labels ``y`` (B,); returns the loss
+    (a scalar) and the logits (B, K). This is the body of ``train_epoch``'s
+    loop, and what benchmarks/throughput.py times.
     """
     with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
         logits = model(x)
@@ -151,25 +156,58 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     return loss, logits
 
 
-@torch.no_grad()
-def _evaluate_loss_acc(model, data: ImageDataset, device, batch_size=1024, autocast_dtype=None):
-    model.eval()
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)))
-        x, y = data.batch(idx)
-        x, y = x.to(device), y.to(device)
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            logits = model(x)
-        total_loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return total_loss / len(data), correct / len(data)
-
-
 def expected_image_shape(model: torch.nn.Module) -> tuple:
     """(C, H, W) of the images ``model`` takes, from its config."""
     cfg = model.config
     return (cfg.in_channels, cfg.image_size, cfg.image_size)
+
+
+def train_epoch(model: torch.nn.Module, data: ImageDataset, optimizer: torch.optim.Optimizer, scheduler,
+                generator: torch.Generator, augment: Augment, *, batch_size: int, device: torch.device,
+                autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
+                grad_clip: float | None = None, bar=None, label: str = "") -> dict:
+    """One pass over ``data`` in an order drawn from ``generator``: augment each batch, then ``train_step``.
+
+    Returns the epoch's row of the history: train_loss, train_acc, lr (at
+    the end of the epoch), seconds and images_per_second. ``bar`` (a tqdm
+    bar, or None) advances once per batch and shows ``label``.
+    """
+    model.train()
+    t0 = time.perf_counter()
+    perm = torch.randperm(len(data), generator=generator)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for idx in perm.split(batch_size):
+        x, y = data.batch(idx)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = augment(x, generator)
+        loss, logits = train_step(model, optimizer, x, y, autocast_dtype=autocast_dtype,
+                                  label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler)
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=label, loss=f"{loss_sum / seen:.3f}", refresh=False)
+    seconds = time.perf_counter() - t0
+    return dict(train_loss=loss_sum / seen, train_acc=correct / seen, lr=optimizer.param_groups[0]["lr"],
+                seconds=seconds, images_per_second=seen / seconds)
+
+
+def validate(model: torch.nn.Module, data: ImageDataset | None, device: torch.device,
+             autocast_dtype: torch.dtype | None = None, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``data``, under ``autocast_dtype``; (nan, nan) without data."""
+    if data is None or not len(data):
+        return float("nan"), float("nan")
+    logits = batched(model, data, batch_size=batch_size, device=device, autocast_dtype=autocast_dtype)  # (M, K)
+    loss = F.cross_entropy(logits, data.labels, reduction="sum").item()
+    return loss / len(data), (logits.argmax(1) == data.labels).sum().item() / len(data)
+
+
+def epoch_line(epoch: int, epochs: int, row: dict) -> str:
+    """The line ``fit`` prints after each epoch."""
+    return (f"epoch {epoch:3d}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
+            f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}  "
+            f"({row['seconds']:.1f} s, {row['images_per_second']:.0f} img/s)")
 
 
 def fit(
@@ -197,14 +235,17 @@ def fit(
 ) -> History:
     """Train ``model`` (a ``ViT``, a ``CNN``, any classifier with a ``config``) in place; return its history.
 
-    AdamW with a linear warm-up then a cosine schedule, label smoothing, and
-    batched augmentation on the training device. With ``out_dir``, a
-    checkpoint (``checkpoint.pt``, plus ``config.json`` and
-    ``history.json``) is written atomically after every epoch; with
-    ``resume=True`` an interrupted run picks up after its last finished
-    epoch and ends exactly as an uninterrupted one would. The epochs in
-    ``snapshot_epochs`` (0 = before training) also keep a copy of the
-    weights under ``out_dir/snapshots/``.
+    AdamW (``make_optimizer``) with a linear warm-up then a cosine schedule
+    (``warmup_cosine_schedule``), label smoothing, and batched augmentation
+    on the training device; each epoch is a ``train_epoch``. The validation
+    set is scored after every epoch under the training's autocast (bfloat16
+    where training is, for speed), so its numbers can differ in the last
+    digits from ``evaluate``'s, which are float32. With ``out_dir`` the run
+    is saved after every epoch (``checkpoint.save_run``: ``checkpoint.pt``,
+    ``config.json``, ``history.json``); with ``resume=True`` an interrupted
+    run picks up after its last finished epoch and ends exactly as an
+    uninterrupted one would. The epochs in ``snapshot_epochs`` (0 = before
+    training) also keep a copy of the weights under ``out_dir/snapshots/``.
     """
     device = torch.device(device) if device is not None else default_device()
     if len(train) == 0:
@@ -216,48 +257,25 @@ def fit(
     model.to(device)
     autocast_dtype = choose_amp(model, device, amp)
     steps_per_epoch = math.ceil(len(train) / batch_size)
-    total_steps = epochs * steps_per_epoch
-    warmup_steps = max(1, int(round(warmup_epochs * steps_per_epoch)))
-
     optimizer = make_optimizer(model, lr, weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, warmup_steps, total_steps))
-    generator = torch.Generator().manual_seed(seed)
+    scheduler = warmup_cosine_schedule(optimizer, steps_per_epoch, epochs, warmup_epochs)
+    generator = torch.Generator().manual_seed(seed)  # the order of the images and the augmentation
     torch.manual_seed(seed)  # dropout draws from the global generator
-    history = History()
-    start_epoch = 1
+    # what a resumed run must share with the one it continues
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                     warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=asdict(aug),
                     grad_clip=grad_clip, seed=seed,
                     amp=str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
                     dataset=train.name, train_size=len(train), val_size=len(val) if val is not None else 0)
 
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / "checkpoint.pt" if out else None
-    if out is not None and resume and ckpt_path.exists():
-        state = read_checkpoint(ckpt_path)
-        saved_settings = json.loads(state.get("train_settings", "{}"))
-        changed = sorted(k for k in set(settings) | set(saved_settings) if settings.get(k) != saved_settings.get(k))
-        if changed:
-            raise VitTutorialError(f"{ckpt_path} was written with other settings ({', '.join(changed)}); "
-                                   f"resume with the same settings or choose another --out")
-        saved = model_from_payload(state, ckpt_path)
-        if type(saved) is not type(model) or saved.config != model.config:
-            raise VitTutorialError(f"{ckpt_path} holds a model of another configuration")
-        model.load_state_dict(saved.state_dict())
-        model.to(device)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history = History.from_dict(state["history"])
-        start_epoch = int(state["epoch"]) + 1
-        if verbose:
-            print(f"Resuming from {ckpt_path} after epoch {start_epoch - 1}.")
-    if out is not None:
-        atomic_write(out / "config.json", lambda f: f.write(json.dumps(model.config.to_dict(), indent=2).encode()))
-        if 0 in snapshot_epochs and start_epoch == 1:
-            save_checkpoint(out / "snapshots" / "epoch_000.pt", model, epoch=0)
+    history, start_epoch = History(), 1
+    if out_dir is not None:
+        done = resume_run(out_dir, model, optimizer, scheduler, generator, settings) if resume else None
+        if done is not None:
+            start_epoch, history = done[0] + 1, History.from_dict(done[1])
+            if verbose:
+                print(f"Resuming from {Path(out_dir) / 'checkpoint.pt'} after epoch {done[0]}.")
+        start_run(out_dir, model, snapshot=0 in snapshot_epochs and start_epoch == 1)
 
     bar = None
     if progress and start_epoch <= epochs:
@@ -266,46 +284,16 @@ def fit(
         bar = tqdm(total=(epochs - start_epoch + 1) * steps_per_epoch, desc="training", unit="batch",
                    file=sys.stdout, mininterval=1.0, dynamic_ncols=True)
     for epoch in range(start_epoch, epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(train), generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps_per_epoch):
-            idx = perm[step * batch_size:(step + 1) * batch_size]
-            x, y = train.batch(idx)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = aug(x, generator)
-            loss, logits = train_step(model, optimizer, x, y, autocast_dtype=autocast_dtype,
-                                      label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{loss_sum / seen:.3f}", refresh=False)
-        seconds = time.perf_counter() - t0
-        row = dict(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
-                   lr=optimizer.param_groups[0]["lr"], seconds=seconds, images_per_second=seen / seconds)
-        if val is not None and len(val):
-            row["val_loss"], row["val_acc"] = _evaluate_loss_acc(model, val, device, autocast_dtype=autocast_dtype)
-        else:
-            row["val_loss"], row["val_acc"] = float("nan"), float("nan")
-        history.append(**row)
-        if verbose:
-            msg = (f"epoch {epoch:3d}/{epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
-                   f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.2%}  "
-                   f"({seconds:.1f} s, {row['images_per_second']:.0f} img/s)")
-            (bar.write(msg, file=sys.stdout) if bar is not None else print(msg))
-        if out is not None:
-            save_checkpoint(ckpt_path, model, epoch=epoch, optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), generator=generator.get_state(),
-                            torch_rng=torch.get_rng_state(), history=history.to_dict(),
-                            train_settings=json.dumps(settings), classes=list(train.classes),
-                            dataset=dataset_record(train))
-            atomic_write(out / "history.json", lambda f: f.write(json.dumps(history.to_dict(), indent=1).encode()))
-            if epoch in snapshot_epochs:
-                save_checkpoint(out / "snapshots" / f"epoch_{epoch:03d}.pt", model, epoch=epoch,
-                                classes=list(train.classes), dataset=dataset_record(train))
+        row = train_epoch(model, train, optimizer, scheduler, generator, aug, batch_size=batch_size, device=device,
+                          autocast_dtype=autocast_dtype, label_smoothing=label_smoothing, grad_clip=grad_clip,
+                          bar=bar, label=f"{epoch}/{epochs}")
+        row["val_loss"], row["val_acc"] = validate(model, val, device, autocast_dtype)
+        history.append(epoch=epoch, **row)
+        if verbose:  # through the bar when there is one, so that the line does not tear it
+            (bar.write if bar is not None else print)(epoch_line(epoch, epochs, row), file=sys.stdout)
+        if out_dir is not None:
+            save_run(out_dir, model, epoch, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                     history=history.to_dict(), settings=settings, data=train, snapshot_epochs=snapshot_epochs)
     if bar is not None:
         bar.close()
     model.eval()

@@ -1,0 +1,27 @@
+"""train_or_load: the shipped model, a finished run, or a new training, in that order."""
+
+import pytest
+
+import vit_tutorial.book as book
+
+
+def test_a_finished_run_is_reused_even_when_retraining_is_asked_for(tmp_path, monkeypatch, mnist_sample):
+    """Under VIT_TUTORIAL_RETRAIN=1 the first notebook trains a model and the later ones reuse it."""
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
+    model, history, _ = book.train_or_load("mnist", quick=True, retrain=True, splits=mnist_sample, progress=False)
+    assert (tmp_path / "runs" / "mnist-quick" / "checkpoint.pt").is_file() and len(history) == 2
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(book, "fit", no_training)
+    again, history2, _ = book.train_or_load("mnist", quick=True, retrain=True, splits=mnist_sample, progress=False)
+    assert history2.to_dict() == history.to_dict()
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert (a == b).all()
+    # A run of another training set (here: 500 images instead of 1,000) is not taken for this one.
+    monkeypatch.setattr(book, "QUICK_TRAIN_SIZE", 500)
+    monkeypatch.setattr(book, "training_set", lambda splits, quick=None, seed=0: splits.train.sample(500, seed))
+    with pytest.raises(AssertionError, match="trained again"):
+        book.train_or_load("mnist", quick=True, retrain=True, splits=mnist_sample, progress=False)
