@@ -101,6 +101,7 @@ for ev, data in ((ev_train, train), (ev_val, splits.val)):
     assert ev.confusion.shape == (10, 10) and ev.confusion.sum() == len(data)
     assert abs(ev.confusion.trace().item() / len(data) - ev.accuracy) < 1e-6
     assert ev.interval[0] <= ev.accuracy <= ev.interval[1] and ev.interval[0] > 0.10  # above chance
+    assert ev.accuracy > 0.15  # 1.5 times chance: even quick mode's 2 epochs on 1,000 digits clear it
 print("each confusion matrix counts every image once; its diagonal gives the accuracy, above chance")
 
 # %%
@@ -133,6 +134,10 @@ for n, i, j in cells:
     print(f"  {n} x  {ev_val.classes[i]} read as {ev_val.classes[j]}")
 fig = plot_confusion(mistakes, ev_val.classes, title="Validation set: the mistakes only (diagonal set to 0)")
 fig
+
+# %%
+assert int(mistakes.sum()) == sum(n for n, _, _ in cells) == len(splits.val) - ev_val.correct
+print("the off-diagonal cells hold every mistake once")
 
 # %% [markdown]
 # The 9 mistakes fall into 8 different cells. Only one cell holds more than
@@ -232,6 +237,7 @@ print(f"validation: {ev_val.correct} right; test: {ev_test.correct} right")
 
 # %%
 assert len(ev_test.labels) == len(splits.test) and ev_test.interval[0] > 0.10
+assert ev_test.interval[0] <= ev_test.accuracy <= ev_test.interval[1] and ev_test.accuracy > 0.15
 print("test accuracy above chance (10 %), interval included")
 
 # %% [markdown]
@@ -247,3 +253,106 @@ print("test accuracy above chance (10 %), interval included")
 # %% [markdown]
 # **Next**, notebook 08 opens the model up: where does the class token look
 # when it reads a digit, layer by layer and head by head?
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The textbook interval p ± 1.96 · √(p(1 − p)/n) has width zero for a
+#    digit with all 50 of 50 right, as if 100 % were certain. Compute the
+#    Wilson interval by hand, with the formula below, for 50 of 50 and for
+#    47 of 50, and check it against `wilson_interval`:
+#
+#    $$\frac{p + \frac{z^2}{2n} \pm z\sqrt{\frac{p(1-p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}},
+#    \qquad z = 1.96.$$
+#
+# 2. A model gets 98 % of 500 test digits right (490). How many test digits
+#    at the same accuracy would halve the width of its 95 % interval?
+# 3. Rebuild the validation confusion matrix from `ev_val.labels` and
+#    `ev_val.predictions` with a plain loop and check it against
+#    `ev_val.confusion` and `confusion_matrix`. Then read each digit's
+#    *recall* (right / images of the digit) from its row and its
+#    *precision* (right / images predicted as the digit) from its column;
+#    which of the two is `per_class_accuracy`?
+# 4. Suppose a model is right on 98 % of every digit alike, and each class
+#    has 50 validation images. How likely is it that the weakest of the ten
+#    classes has 47 or fewer right? What does that say about calling the
+#    weakest digit of a run "harder"?
+
+# %% [markdown]
+# **Solution 1.** Near 100 % the textbook interval collapses, because
+# p(1 − p) goes to zero; the Wilson interval keeps the extra z²/(4n²)
+# under the square root and so keeps a width. For 50 of 50 it reaches down
+# to about 93 %.
+
+# %%
+import math
+
+from vit_tutorial.evaluation import confusion_matrix
+
+
+def wilson_by_hand(k, n, z=1.96):
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
+
+
+for k, n in ((50, 50), (47, 50)):
+    lo, hi = wilson_by_hand(k, n)
+    wald = 1.96 * math.sqrt(k / n * (1 - k / n) / n)
+    assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip((lo, hi), wilson_interval(k, n)))
+    print(f"{k}/{n}: Wilson {100 * lo:.1f}-{100 * min(hi, 1):.1f} %, textbook {100 * (k / n - wald):.1f}-"
+          f"{100 * min(k / n + wald, 1):.1f} %")
+
+# %% [markdown]
+# **Solution 2.** The width shrinks roughly like 1/√n, so halving it takes
+# about four times as many digits. Searching in steps of 100 digits, with the
+# same 98 % right:
+
+# %%
+def width(n, p=0.98):
+    lo, hi = wilson_interval(round(p * n), n)
+    return hi - lo
+
+
+target = width(500) / 2
+needed = next(n for n in range(600, 10_000, 100) if width(n) <= target)
+assert 0.9 * 4 * 500 <= needed <= 1.1 * 4 * 500
+print(f"width at 500 digits: {100 * width(500):.2f} points; halved ({100 * width(needed):.2f}) "
+      f"at {needed:,} digits, {needed / 500:.1f} times as many")
+
+# %% [markdown]
+# **Solution 3.** Row i holds the images of digit i, so its diagonal entry
+# over the row sum is the recall, which is what `per_class_accuracy`
+# reports. The column sum counts the images *predicted* as i, so the
+# diagonal over the column sum is the precision.
+
+# %%
+by_loop = torch.zeros(10, 10, dtype=torch.long)
+for true, predicted in zip(ev_val.labels.tolist(), ev_val.predictions.tolist()):
+    by_loop[true, predicted] += 1
+assert torch.equal(by_loop, ev_val.confusion)
+assert torch.equal(by_loop, confusion_matrix(ev_val.labels, ev_val.predictions, 10))
+recall = by_loop.diag() / by_loop.sum(1)
+precision = by_loop.diag() / by_loop.sum(0).clamp_min(1)  # a digit never predicted has no precision
+torch.testing.assert_close(recall.float(), ev_val.per_class_accuracy)
+assert ((precision >= 0) & (precision <= 1)).all()
+print("the loop gives the same matrix; per_class_accuracy is the recall, read along the rows")
+
+# %% [markdown]
+# **Solution 4.** One class has at most 47 right with probability
+# P(X ≤ 47) for X ~ Binomial(50, 0.98); the weakest of ten independent
+# classes does unless all ten have 48 or more, so the chance is
+# 1 − (1 − P(X ≤ 47))¹⁰. It comes out above one half: a weakest digit three
+# or more below 50 is what a model with no weak digit at all usually shows.
+# A simulation with a fixed generator agrees.
+
+# %%
+p, n, classes = 0.98, 50, 10
+one_class = sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(48))  # P(X <= 47)
+weakest = 1 - (1 - one_class) ** classes
+draws = torch.rand(20_000, classes, n, generator=torch.Generator().manual_seed(0)) < p  # right or wrong
+simulated = (draws.sum(-1).amin(-1) <= 47).float().mean().item()
+assert weakest > 0.5 and abs(simulated - weakest) < 0.02
+print(f"P(one class <= 47 of 50) = {one_class:.3f}; P(weakest of {classes} <= 47) = {weakest:.3f} "
+      f"(simulated {simulated:.3f})")

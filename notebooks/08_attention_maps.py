@@ -325,6 +325,10 @@ print(ev.summary("validation accuracy") + f": {len(ev.misclassified)} digits wro
       f"from {len(seen)} classes")
 
 # %%
+assert ev.accuracy > 0.15 and ev.interval[0] > 0.10  # well above chance (10 %), even in quick mode
+assert len(wrong) == len(right) <= 6 and all(ev.predictions[i] != ev.labels[i] for i in wrong)
+
+# %%
 def rollout_maps(model, images, batch_size=256):
     """The class token's rollout map (M, G, G) for images (M, C, H, W)."""
     out = []
@@ -560,6 +564,11 @@ for name, s in stats.items():
 below = stats["trained"]["distance"] < reference
 print(f"trained: {below.sum()} of {L * h} heads below the uniform line, {(~below).sum()} on or above it")
 
+# %%
+farthest = patch_distances(P, G).max().item()  # opposite corners
+assert all(((s["distance"] >= 0) & (s["distance"] <= farthest)).all() for s in stats.values())
+assert (stats["before training"]["distance"] - reference).abs().max() < 0.1  # random weights: nearly uniform
+
 # %% [markdown]
 # Mind the vertical axis: it spans only about three pixels. Before training,
 # every head sits on the uniform line (14.05 to 14.06 px), because random
@@ -595,6 +604,9 @@ for name, s in stats.items():
 d, e = stats["trained"]["distance"].flatten(), stats["trained"]["entropy"].flatten()
 print(f"trained heads: correlation of distance and entropy {torch.corrcoef(torch.stack([d, e]))[0, 1]:+.2f}")
 
+# %%
+assert (max_entropy - stats["before training"]["entropy"]).max() < 0.01  # untrained: as spread as uniform
+
 # %% [markdown]
 # Before training every head has the entropy of uniform attention, 2.833
 # nats: it reads from all 17 tokens alike. After training every head is more
@@ -615,6 +627,10 @@ for name, s in stats.items():
     c = s["to class token"]
     print(f"{name:15s}: {c.mean():.1%} on average over heads, layers and digits "
           f"(heads from {c.min():.1%} to {c.max():.1%})")
+
+# %%
+assert all(((s["to class token"] >= 0) & (s["to class token"] <= 1)).all() for s in stats.values())
+assert (stats["before training"]["to class token"] - 1 / (N + 1)).abs().max() < 0.005
 
 # %% [markdown]
 # Patch queries give the class token 4.9 % of their weight on average, a
@@ -662,6 +678,8 @@ fig
 # %%
 assert training_maps.shape == (len(snapshots), 4, G, G)
 assert len(over_training) == len(snapshots) and all(s["contrast"] >= 1 for s in over_training)
+assert all(0 <= s["own"] <= 1 and 0 <= s["prior"] <= 1 for s in over_training)
+assert over_training[0]["contrast"] < 1.1  # before training the rollout maps are nearly flat
 
 # %% [markdown]
 # The same sharpening in numbers, over all validation digits: the
@@ -738,8 +756,10 @@ if vit_b16 is not None:
     categories = ViT_B_16_Weights.IMAGENET1K_V1.meta["categories"]
     top = b_logits.softmax(-1)[0].topk(3)
     print("top classes:", ", ".join(f"{categories[i]} ({p:.0%})" for p, i in zip(top.values, top.indices)))
+    b_rollout = attention_rollout(b_att)
+    assert_close(b_rollout.sum(dim=-1), torch.ones(1, bcfg.num_patches + 1))
     b_maps = torch.stack([cls_attention(b_att[-1], bcfg.grid_size).mean(1),
-                          cls_attention(attention_rollout(b_att), bcfg.grid_size)], dim=1)
+                          cls_attention(b_rollout, bcfg.grid_size)], dim=1)
     fig = plot_attention_grid(photo, b_maps, col_labels=["last layer", "rollout"], scale="each",
                               mode="bilinear", size=2.2, title="ViT-B/16 (ImageNet)")
     fig.savefig(IMAGES / "attention_vit_b_16.png", dpi=120, bbox_inches="tight")
@@ -759,3 +779,75 @@ if vit_b16 is not None:
 # embedding, which turns each 7 × 7 patch into a vector, and the position
 # embeddings, which tell the model where each patch was. Notebook 09 opens
 # those up, and draws the rest of the paper's Figure 7.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Prove that every row of a rollout sums to 1, whatever the attention,
+#    and check it on random attention weights for all three head fusions
+#    and with half the weights discarded.
+# 2. What does rollout give for *uniform* attention, every weight 1/(N+1)?
+#    Find the class token's map in closed form for L layers and check it.
+# 3. Work out by hand the mean attention distance of uniform attention on
+#    the 4 × 4 grid of 7-pixel patches, by counting how many pairs of
+#    patches lie at each offset, and check it against the reference line
+#    above.
+# 4. `discard_weakest` never drops the class token's column. Check that on
+#    a matrix in which the class token gets the *smallest* weights, at a
+#    discard ratio of 0.9, and count how many weights are dropped.
+
+# %% [markdown]
+# **Solution 1.** Each layer's step matrix has rows summing to 1 after the
+# renormalisation: it is *row-stochastic*, Â𝟙 = 𝟙 for the vector of ones
+# 𝟙. A product of such matrices is one too, since ÂB𝟙 = Â𝟙 = 𝟙. Fusing the
+# heads by their maximum or minimum, or discarding weights, changes the
+# row sums only before the renormalisation, so the argument holds for
+# every variant.
+
+# %%
+generator = torch.Generator().manual_seed(0)
+random_attention = [torch.randn(2, h, N + 1, N + 1, generator=generator).mul(3).softmax(dim=-1) for _ in range(L)]
+for kw in ({}, {"head_fusion": "max"}, {"head_fusion": "min"}, {"discard_ratio": 0.5}):
+    assert_close(attention_rollout(random_attention, **kw).sum(dim=-1), torch.ones(2, N + 1))
+print("rows of every rollout variant sum to 1 on random attention")
+
+# %% [markdown]
+# **Solution 2.** Write U for the uniform matrix, every entry 1/(N+1). Its
+# rows sum to 1 and U² = U. One step is Â = ½U + ½I (its rows already sum
+# to 1), and since U and I commute, Âᴸ = 2⁻ᴸ I + (1 − 2⁻ᴸ) U. The class
+# token's map is flat: every patch gets (1 − 2⁻ᴸ)/(N+1), and the class
+# token keeps the rest for itself.
+
+# %%
+uniform_layers = [torch.full((1, h, N + 1, N + 1), 1 / (N + 1)) for _ in range(L)]
+flat = cls_attention(attention_rollout(uniform_layers), G)
+assert_close(flat, torch.full((1, G, G), (1 - 2**-L) / (N + 1)))
+print(f"L = {L}: every patch gets (1 - 2^-{L}) / {N + 1} = {flat[0, 0, 0]:.4f} of the class token's rollout")
+
+# %% [markdown]
+# **Solution 3.** Under uniform attention every query spreads its weight
+# evenly over the N patch keys (after the class token's column is left
+# out), so the score is the mean distance over all N² ordered pairs of
+# patches, a query with itself included. On a G × G grid, (G − |Δr|)(G − |Δc|)
+# ordered pairs are Δr rows and Δc columns apart, at P√(Δr² + Δc²) pixels.
+
+# %%
+total = sum((G - abs(dr)) * (G - abs(dc)) * P * math.hypot(dr, dc)
+            for dr in range(-(G - 1), G) for dc in range(-(G - 1), G))
+assert sum((G - abs(dr)) * (G - abs(dc)) for dr in range(-(G - 1), G) for dc in range(-(G - 1), G)) == N * N
+assert math.isclose(total / N**2, reference, rel_tol=1e-5)
+print(f"mean distance between two patches of the {G} x {G} grid: {total / N**2:.2f} pixels")
+
+# %% [markdown]
+# **Solution 4.** The weights on patch keys are N(N+1) = 272 per matrix;
+# a ratio of 0.9 drops the weakest ⌊0.9 · 272⌋ = 244 of them, and the
+# class token's column is never among the candidates, however small.
+
+# %%
+scores = torch.rand(1, N + 1, N + 1, generator=generator) + 1  # every patch key between 1 and 2
+scores[:, :, 0] = 0.01  # the class token's column: the smallest weights of all
+a = scores / scores.sum(dim=-1, keepdim=True)
+kept = discard_weakest(a, 0.9)
+dropped = int((kept[:, :, 1:] == 0).sum())
+assert torch.equal(kept[:, :, 0], a[:, :, 0]) and dropped == int(0.9 * N * (N + 1))
+print(f"{dropped} of {N * (N + 1)} patch weights dropped; the class token's column kept whole")

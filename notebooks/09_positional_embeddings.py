@@ -128,6 +128,10 @@ fig = plot_position_similarity(similarities, title="Position-embedding similarit
 fig.savefig(IMAGES / "pos_embed_similarity.png", dpi=120, bbox_inches="tight")
 fig
 
+# %%
+for sim in similarities.values():  # cosines: in [-1, 1], and 1 for every position with itself
+    assert sim.abs().max() <= 1 + 1e-6 and torch.allclose(sim.reshape(N, N).diagonal(), torch.ones(N))
+
 # %% [markdown]
 # How far from 0 do the similarities of two different positions stray? For
 # random directions in D = 64 dimensions the cosine scatters around 0 with a
@@ -142,6 +146,9 @@ for name, sim in similarities.items():
     v = sim.reshape(N, N)[off_diagonal]
     print(f"{name:26s}: {len(v) // 2} pairs, mean {v.mean():+.3f}, std {v.std():.3f}, "
           f"from {v.min():+.3f} to {v.max():+.3f}")
+
+# %%
+assert similarities["learned, before training"].reshape(N, N)[off_diagonal].std() < 2 * D ** -0.5  # chance
 
 # %% [markdown]
 # Before training the similarities of the 120 pairs of different positions
@@ -182,6 +189,9 @@ print(f"{'pairs':26s}" + "".join(f"{int(m.sum()) // 2:13d}" for m in pair_kinds.
 print(f"{'':26s}" + "".join(f"{kind:>13s}" for kind in pair_kinds))
 for name, sim in similarities.items():
     print(f"{name:26s}" + "".join(f"{v:+13.3f}" for v in similarity_by_kind(sim).values()))
+
+# %%
+assert all(abs(v) < 0.1 for v in similarity_by_kind(similarities["learned, before training"]).values())
 
 # %% [markdown]
 # In the full run, the 24 pairs of positions in the same row came out more
@@ -421,6 +431,7 @@ k = 16
 components, explained = patch_filter_components(weight, k)
 assert components.shape == (k, C, P, P)
 assert_close(explained, share[:k].float())
+assert (explained[:-1] >= explained[1:]).all() and explained.sum() <= 1 + 1e-6  # largest first, shares of 1
 # an eigenvector's sign is arbitrary, so compare directions: |cosine| = 1
 cosines = (components.flatten(1).double() * eigenvectors[:, :k].T).sum(dim=1)
 assert_close(cosines.abs(), torch.ones(k, dtype=torch.float64))
@@ -494,11 +505,14 @@ if vit_b16 is not None:
     from IPython.display import display
 
     bcfg = vit_b16.config
-    fig = plot_position_similarity({"ViT-B/16": position_similarity(vit_b16.pos_embed, bcfg.grid_size)},
+    b_similarity = position_similarity(vit_b16.pos_embed, bcfg.grid_size)
+    assert b_similarity.abs().max() <= 1 + 1e-6
+    fig = plot_position_similarity({"ViT-B/16": b_similarity},
                                    size=6, title="Position-embedding similarity of ViT-B/16, trained on ImageNet")
     fig.savefig(IMAGES / "pos_embed_vit_b_16.png", dpi=120, bbox_inches="tight")
     display(fig)
     b_components, b_explained = patch_filter_components(vit_b16.patch_embed.proj.weight, 28)
+    assert (b_explained[:-1] >= b_explained[1:]).all() and b_explained.sum() <= 1 + 1e-6
     fig = plot_filters(b_components, ncols=7, size=1.1, title="ViT-B/16: first 28 principal components of "
                        "the RGB patch filters (each stretched to full range)")
     fig.savefig(IMAGES / "patch_filters_vit_b_16.png", dpi=120, bbox_inches="tight")
@@ -512,3 +526,87 @@ if vit_b16 is not None:
 # scaled the same way. Notebook 10 trains the same architecture, with finer
 # patches and a wider model, on a harder dataset, Fashion-MNIST, and uses
 # the tools of notebooks 07 to 09 to see what changes.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Show that the cosine similarity of two sine-cosine position embeddings
+#    depends only on their offset on the grid: check two pairs with the
+#    same offset, then every pair. Does the sign of the offset matter?
+# 2. Count by hand how many pairs of different positions of the 4 × 4
+#    grid lie at each distance, and check the counts of the bins above
+#    (24 neighbours down to 2 pairs of opposite corners).
+# 3. The shares of variance that `patch_filter_components` returns add up
+#    to 100 %. How many components have any variance at all when only the
+#    first 10 filters are decomposed, and why?
+# 4. Rotate the whole position table by a random orthogonal matrix Q
+#    (every vector e becomes eQ). What happens to the similarity images, and
+#    what does that say about reading single channels of a learned table?
+
+# %% [markdown]
+# **Solution 1.** Each channel pair of frequency ω holds sin(ωr) and
+# cos(ωr), and sin(ωr)sin(ωr') + cos(ωr)cos(ωr') = cos(ω(r − r')). So the dot
+# product of two embeddings is a sum of cosines of the row offset and of
+# the column offset, and every vector has the same length √(D/2). The
+# cosine is even, so the sign of each offset does not matter either: the
+# similarity depends on |Δrow| and |Δcolumn| alone.
+
+# %%
+table = sincos_2d(G, D, cls_token=False)  # (N, D)
+assert_close(table.norm(dim=1), torch.full((N,), (D / 2) ** 0.5))
+sincos_flat = position_similarity(table, G).reshape(N, N)
+assert_close(sincos_flat[0 * G + 0, 1 * G + 2], sincos_flat[2 * G + 1, 3 * G + 3])  # both: 1 down, 2 right
+by_offset = {}
+for i in range(N):
+    for j in range(N):
+        offset = (abs(i // G - j // G), abs(i % G - j % G))
+        by_offset.setdefault(offset, []).append(sincos_flat[i, j].item())
+assert all(max(v) - min(v) < 1e-5 for v in by_offset.values())
+print(f"{len(by_offset)} different (|row offset|, |column offset|); within each, one similarity for all pairs")
+
+# %% [markdown]
+# **Solution 2.** Take one step of Δr ≥ 0 rows and Δc ≥ 0 columns. There
+# are (G − Δr)(G − Δc) places to start it, and when both steps are nonzero
+# the step can also go down and to the left, which doubles the count. The
+# bins at the same distance, such as (1, 2) and (2, 1) at √5, add up.
+
+# %%
+import math
+
+by_hand_bins = {}
+for dr in range(G):
+    for dc in range(G):
+        if dr or dc:
+            count = (G - dr) * (G - dc) * (2 if dr and dc else 1)
+            step = round(math.hypot(dr, dc), 4)
+            by_hand_bins[step] = by_hand_bins.get(step, 0) + count
+assert by_hand_bins == {round(step, 4): int(m.sum()) for step, m in bins.items()}
+assert sum(by_hand_bins.values()) == N * (N - 1) // 2
+print("pairs per distance:", ", ".join(f"{step:.2f}: {n}" for step, n in sorted(by_hand_bins.items())))
+
+# %% [markdown]
+# **Solution 3.** Ten filters, centred on their mean, add up to zero, so
+# they span at most 9 directions. The decomposition returns 10 components
+# (no more than there are filters); 9 of them share all the variance and
+# the tenth has none.
+
+# %%
+few = patch_filter_components(weight[:10])[1]
+assert abs(few.sum().item() - 1) < 1e-5 and (few[:9] > 1e-6).all() and (few[9:] < 1e-6).all()
+print(f"10 filters: {len(few)} components, {int((few > 1e-6).sum())} with variance, together {few[:9].sum():.1%}")
+
+# %% [markdown]
+# **Solution 4.** Nothing happens to them: a rotation keeps every length
+# and every angle, so every cosine similarity stays the same. The
+# similarity images show how the positions relate to each other, not
+# which channels carry them; the model could store the same code in any
+# rotated set of channels (turning the weights that read them with it), so
+# a single channel of a learned table means little on its own.
+
+# %%
+Q, _ = torch.linalg.qr(torch.randn(D, D, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+assert_close(Q.T @ Q, torch.eye(D, dtype=torch.float64))
+rotated = model.pos_embed[0].detach().double() @ Q  # (N+1, D) @ (D, D)
+assert_close(position_similarity(rotated, G), learned)
+assert not torch.allclose(rotated.float(), model.pos_embed[0].detach(), atol=1e-3)
+print("the rotated table has other numbers in every channel, and the same similarity images")

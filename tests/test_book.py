@@ -25,3 +25,14 @@ def test_a_finished_run_is_reused_even_when_retraining_is_asked_for(tmp_path, mo
     monkeypatch.setattr(book, "training_set", lambda splits, quick=None, seed=0: splits.train.sample(500, seed))
     with pytest.raises(AssertionError, match="trained again"):
         book.train_or_load("mnist", quick=True, retrain=True, splits=mnist_sample, progress=False)
+
+
+def test_importing_the_module_creates_no_folder_and_images_is_created_on_use(tmp_path, monkeypatch):
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
+    monkeypatch.setenv("VIT_TUTORIAL_QUICK", "1")
+    assert not (tmp_path / "runs").exists()
+    from vit_tutorial.book import IMAGES
+
+    assert IMAGES == tmp_path / "runs" / "images-quick" and IMAGES.is_dir()
+    with pytest.raises(AttributeError):
+        book.NOT_A_NAME  # noqa: B018

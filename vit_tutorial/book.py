@@ -26,9 +26,22 @@ ROOT = project_root(Path(__file__).parent)
 DATA = ROOT / "data"
 RUNS = ROOT / "runs"
 CHECKPOINTS = ROOT / "checkpoints"
-# The book's figures; quick runs (tests, CI) write theirs aside so they never replace the real ones.
-IMAGES = RUNS / "images-quick" if quick_mode() else ROOT / "images"
-IMAGES.mkdir(parents=True, exist_ok=True)
+
+
+def images_dir() -> Path:
+    """Where the notebooks save their figures, created on first use: ``images/``, or
+    ``runs/images-quick/`` in quick mode (tests, CI), so quick runs never replace the book's figures."""
+    path = RUNS / "images-quick" if quick_mode() else ROOT / "images"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def __getattr__(name: str):
+    # ``from vit_tutorial.book import IMAGES`` (what the notebooks do) asks for the folder and creates
+    # it; importing the module alone creates nothing.
+    if name == "IMAGES":
+        return images_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Where train_or_load found (or wrote) each model it returned: {name: path of the checkpoint}.
