@@ -42,12 +42,15 @@ import pandas as pd
 import torch
 
 import copy
+import math
 import platform
 import statistics
 import time
 
+from torch.utils.flop_counter import FlopCounterMode
+
 from vit_tutorial import ViT, default_device, evaluate, load_dataset, preset, quick_mode, set_seed
-from vit_tutorial.augment import get_augment
+from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
 from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, train_or_load, training_set
 from vit_tutorial.evaluation import wilson_interval
 from vit_tutorial.plots import plot_confusion, plot_history, plot_images, plot_misclassified, plot_per_class_accuracy
@@ -75,6 +78,7 @@ train = training_set(splits)
 print(splits.source)
 print(f"training on {len(train):,} images, validating on {len(splits.val):,}, "
       f"test set of {len(splits.test):,} kept apart")
+assert len(splits.val) == 5_000 and len(splits.test) == 10_000 and len(train) == (1_000 if QUICK else 55_000)
 
 # %%
 assert train.images.shape[1:] == (1, 28, 28) and len(splits.val.classes) == 10
@@ -134,6 +138,7 @@ print("recipe:", recipe("fashion-mnist"))
 # NBVAL_IGNORE_OUTPUT
 # The precision fit picks depends on the CPU (bfloat16 where it computes it natively), so it is not compared.
 print("training precision on this machine:", choose_amp(models["fashion-mnist"], device) or "float32")
+assert choose_amp(models["fashion-mnist"], device) in (None, torch.bfloat16)
 
 # %%
 config = preset("fashion-mnist")
@@ -186,7 +191,7 @@ print("five timed rounds per model")
 
 # %% [markdown]
 # On the 2-core AMD EPYC that ran this notebook (one thread, with other
-# jobs on the machine), a Fashion-MNIST step took 7.9 times as long as an
+# jobs on the machine), a Fashion-MNIST step took 8.2 times as long as an
 # MNIST step on the same 128 images. Timings on a shared machine move from
 # run to run; the section on the test set puts this beside the speeds
 # recorded in the two training histories.
@@ -228,6 +233,7 @@ print(f"{model.num_parameters():,} parameters, {len(history)} epochs, "
       f"{sum(history.seconds):,.0f} s = {sum(history.seconds) / 60:.1f} minutes in training steps, "
       f"{sum(history.images_per_second) / len(history):.0f} images per second on average "
       f"({min(history.seconds):.0f} to {max(history.seconds):.0f} s an epoch)")
+assert all(0 <= a <= 1 for a in history.train_acc + history.val_acc) and min(history.seconds) > 0
 
 # %%
 assert not model.training and model.config == preset("fashion-mnist")
@@ -262,6 +268,8 @@ for e in sorted({1, min(20, n), n}):
     print(f"after epoch {e:2d}: validation {history.val_acc[e - 1]:.2%}, training {history.train_acc[e - 1]:.2%}")
 last = history.val_acc[-5:]
 print(f"validation over the last {len(last)} epochs: {min(last):.2%} to {max(last):.2%}")
+FLOOR = 0.15 if QUICK else 0.85  # well above chance (0.10) in both modes; quick mode trains 2 epochs on 1,000 images
+assert history.val_acc[-1] > FLOOR
 
 # %% [markdown]
 # Validation accuracy rises from 74.94 % after the first epoch to 88.90 %
@@ -286,6 +294,8 @@ print(f"validation over the last {len(last)} epochs: {min(last):.2%} to {max(las
 val = splits.val.sample(1000, seed=0) if QUICK else splits.val  # quick mode: a sample, to save time
 ev_val = evaluate(model, val, device=device)
 print(ev_val.summary("validation accuracy"))
+assert ev_val.interval[0] <= ev_val.accuracy <= ev_val.interval[1] and ev_val.accuracy > FLOOR
+assert int(ev_val.confusion.sum()) == len(val)
 fig = plot_confusion(ev_val, title=f"Fashion-MNIST validation set: accuracy {ev_val.accuracy:.2%}")
 fig.savefig(IMAGES / "fashion_cm_val.png", dpi=120, bbox_inches="tight")
 fig
@@ -312,6 +322,7 @@ off = ev_val.confusion.clone().fill_diagonal_(0)
 a, b = divmod(int(off.argmax()), off.shape[1])
 print(f"most frequent mistake: {classes[a]} taken for {classes[b]} ({int(off[a, b])} times); "
       f"the other way round {int(off[b, a])} times")
+assert a != b and ((ev_val.per_class_accuracy >= 0) & (ev_val.per_class_accuracy <= 1)).all()
 
 # %% [markdown]
 # Below, validation images of those two classes: the first row right, the
@@ -328,6 +339,7 @@ for true, other in ((a, b), (b, a)):
         rows_images.append(val.batch(idx)[0])
         titles += [f"{classes[true]}, {tag}"] * len(idx)
 images = torch.cat(rows_images)
+assert images.shape[1:] == (1, 28, 28) and len(titles) == len(images)
 fig = plot_images(images, titles, ncols=8, size=1.5,
                   suptitle=f"The hardest pair: {classes[a]} and {classes[b]}")
 fig.savefig(IMAGES / "fashion_hardest.png", dpi=120, bbox_inches="tight")
@@ -373,6 +385,8 @@ for name, m, h, sp in (("MNIST", mnist_model, mnist_history, mnist_splits),
                  "validation": h.val_acc[-1], "test": test.accuracy, "test images": len(test.labels)})
 print("Fashion-MNIST", ev_test.summary("test accuracy"))
 print("MNIST        ", evaluate(mnist_model, mnist_splits.test, device=device).summary("test accuracy"))
+assert ev_test.interval[0] <= ev_test.accuracy <= ev_test.interval[1] and ev_test.accuracy > FLOOR
+assert rows[0]["test"] > (0.15 if QUICK else 0.9)  # the MNIST model, far above chance too
 ips = {name: sum(h.images_per_second) / len(h) for name, h in (("mnist", mnist_history), ("fashion-mnist", history))}
 print(f"training speed in the histories: MNIST {ips['mnist']:.0f}, Fashion-MNIST {ips['fashion-mnist']:.0f} "
       f"images per second, {ips['mnist'] / ips['fashion-mnist']:.1f} times")
@@ -400,7 +414,7 @@ print("each model scored once on its own test set")
 # Per image, the two estimates printed in this notebook differ: the
 # histories' average speeds give 4.9 times (MNIST in batches of 64, which
 # cost more per image than 128, and each run on a shared machine at a time
-# of its own), the timing above 7.9 times (the same batch of 128, one
+# of its own), the timing above 8.2 times (the same batch of 128, one
 # machine, one moment). Either way a Fashion-MNIST image costs several times
 # what a digit costs to train on.
 #
@@ -435,3 +449,117 @@ print(f"cifar10 preset: {cifar.in_channels} channels, {cifar.image_size} x {cifa
 # classifier on its class token (logistic regression, a random forest,
 # nearest neighbours) does better than the linear head, and whether the class
 # token is needed at all.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Work out from the `"fashion-mnist"` configuration (28 × 28 images,
+#    $P = 4$, $D = 128$, six blocks, MLP width $M = 256$, ten classes) how
+#    many tokens the encoder sees and how many parameters the model has, and
+#    check against the model. What share of the parameters sits in the
+#    blocks? Do the same for the `"mnist"` preset.
+# 2. The clothes augmentation shifts each image by up to 5 % of its side in
+#    each direction. How many pixels is that? What share of an image can a
+#    shift push off the edge at most, and on average? Check on white images,
+#    which lose exactly that share of their brightness.
+# 3. Mirroring twice gives the image back. Check it with `torch.flip`, and
+#    check that `Augment(hflip=True)`, which only mirrors, returns every
+#    image either as it is or equal to `torch.flip` of it.
+# 4. How many multiply-adds does one image cost in a forward pass of each
+#    preset? Count the matrix products from the configuration (the patch
+#    embedding; per block the query-key-value layer, the two attention
+#    products, the output layer and the MLP; the head), check the count with
+#    `torch.utils.flop_counter.FlopCounterMode`, and set the ratio beside the
+#    timing of a training step above.
+
+# %% [markdown]
+# **Solution 1.** The encoder sees $N + 1 = (28 / 4)^2 + 1 = 50$ tokens. The
+# patch embedding has $P^2 C D + D = 2{,}176$ parameters, the class token
+# $D = 128$, the positions $(N + 1) D = 6{,}400$. Each block has two
+# LayerNorms ($4D$), the query-key-value layer ($3D^2 + 3D$), the output
+# layer ($D^2 + D$) and the MLP ($2DM + M + D$): $4D^2 + 2DM + 9D + M =
+# 132{,}480$. The final LayerNorm adds $2D = 256$ and the head $DK + K =
+# 1{,}290$. In all $2{,}176 + 128 + 6{,}400 + 6 \cdot 132{,}480 + 256 + 1{,}290
+# = 805{,}130$, and the six blocks hold 98.7 % of them. The same formula
+# gives the MNIST model 17 tokens and 139,018 parameters.
+
+# %%
+def count_parameters(c) -> tuple:
+    """(tokens, parameters, parameters in the blocks) of a ViT with configuration ``c``, by formula."""
+    T, P, D, M, K = c.num_patches + 1, c.patch_size, c.embed_dim, c.mlp_dim, c.num_classes
+    per_block = 4 * D + (3 * D * D + 3 * D) + (D * D + D) + (2 * D * M + M + D)  # norms, qkv, output, MLP
+    total = (P * P * c.in_channels * D + D) + D + T * D + c.depth * per_block + 2 * D + (D * K + K)
+    return T, total, c.depth * per_block
+
+
+for name, m in models.items():
+    tokens, total, in_blocks = count_parameters(m.config)
+    assert tokens == m.config.num_patches + 1 and total == m.num_parameters()
+    assert in_blocks == sum(p.numel() for p in m.blocks.parameters())
+    print(f"{name:14s} {tokens} tokens, {total:,} parameters, {in_blocks / total:.1%} of them in the blocks")
+assert count_parameters(preset("fashion-mnist"))[:2] == (50, 805_130)
+
+# %% [markdown]
+# **Solution 2.** 5 % of 28 pixels is 1.4 pixels. A shift by a fraction
+# $s_x$ of the side across and $s_y$ up or down leaves $(1 - |s_x|)(1 -
+# |s_y|)$ of the image inside the frame. With $|s_x|, |s_y| \le 0.05$ at least
+# $0.95^2 = 90.25\,\%$ stays, so at most 9.75 % goes off the edge. The shifts
+# are drawn uniformly, so $|s_x|$ and $|s_y|$ are 0.025 on average, and on
+# average $1 - 0.975^2 = 4.94\,\%$ goes off. Bilinear sampling with zeros
+# outside the frame keeps exactly that share of a white image's brightness.
+
+# %%
+largest = AUGMENTATIONS["clothes"].translate  # a fraction of the side
+white = torch.ones(20_000, 1, 28, 28)
+kept = get_augment("clothes")(white, generator=torch.Generator().manual_seed(0)).mean(dim=(1, 2, 3))  # (B,)
+most_lost, mean_lost = 1 - (1 - largest) ** 2, 1 - (1 - largest / 2) ** 2
+assert math.isclose(largest * 28, 1.4)
+assert 1 - kept.min() <= most_lost + 1e-5 and abs((1 - kept.mean()) - mean_lost) < 1e-3
+print(f"up to {largest * 28:.1f} pixels; off the edge at most {most_lost:.2%}, on average {mean_lost:.2%} "
+      f"(measured on {len(white):,} white images: at most {1 - kept.min():.2%}, on average {1 - kept.mean():.2%})")
+
+# %% [markdown]
+# **Solution 3.** A mirror reverses the order of the columns, and reversing
+# twice restores it. `Augment` mirrors by sampling the image at mirrored
+# coordinates, which land exactly on the pixel centres, so it gives the same
+# numbers as `torch.flip` (up to rounding), for about half of the images.
+
+# %%
+batch, _ = splits.val.batch(torch.arange(40))  # (B, C, H, W)
+mirrored_batch = batch.flip(-1)  # the columns in reverse order
+assert torch.equal(mirrored_batch.flip(-1), batch) and not torch.equal(mirrored_batch, batch)
+out = Augment(hflip=True)(batch, generator=torch.Generator().manual_seed(0))
+as_is = (out - batch).abs().amax(dim=(1, 2, 3)) < 1e-5
+mirrored = (out - mirrored_batch).abs().amax(dim=(1, 2, 3)) < 1e-5
+assert (as_is ^ mirrored).all() and as_is.any() and mirrored.any()
+print(f"of {len(batch)} garments, Augment(hflip=True) mirrored {int(mirrored.sum())} "
+      f"and left {int(as_is.sum())} as they were")
+
+# %% [markdown]
+# **Solution 4.** Per block, with $T$ tokens: the query-key-value layer
+# $T \cdot D \cdot 3D$, the scores $QK^\top$ and the weighted sum $AV$ $T^2 D$
+# each, the output layer $T D^2$ and the MLP $2 T D M$. The Fashion-MNIST
+# model has three times the tokens and twice the width of the MNIST one,
+# and a block costs it about 12 times as much; with six blocks instead of
+# four, an image costs 17.8 times as many multiply-adds. The timed training
+# step above cost 8.2 times as much, so the machine did about twice as many
+# multiply-adds per second on the Fashion-MNIST model: its larger matrix
+# products keep the CPU busier than the MNIST model's small ones.
+
+# %%
+def forward_macs(c) -> int:
+    """Multiply-adds of one image's forward pass, from the configuration ``c``."""
+    T, P, D, M = c.num_patches + 1, c.patch_size, c.embed_dim, c.mlp_dim
+    per_block = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M  # qkv; QK^T and AV; output; MLP
+    return c.num_patches * P * P * c.in_channels * D + c.depth * per_block + D * c.num_classes
+
+
+macs = {}
+for name, m in models.items():
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        m(torch.rand(1, 1, 28, 28))
+    macs[name] = forward_macs(m.config)
+    assert counter.get_total_flops() == 2 * macs[name]  # the counter counts a multiply-add as two operations
+    print(f"{name:14s} {macs[name] / 1e6:5.2f} million multiply-adds an image")
+print(f"ratio: {macs['fashion-mnist'] / macs['mnist']:.1f}")
+assert 15 < macs["fashion-mnist"] / macs["mnist"] < 20
