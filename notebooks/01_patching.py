@@ -291,8 +291,8 @@ print("flattening column by column instead: differs, as it should")
 #    the shifted digit equal tokens of the original? What changes if the shift is one
 #    pixel?
 # 4. Why does the book insist that $P$ divides the image side? Give a bare
-#    `PatchEmbed` a 28 x 28 digit and $P = 5$: how many patches come out, and which
-#    pixels does it never read?
+#    `nn.Conv2d` with kernel and stride 5 (what `PatchEmbed` is inside) a 28 x 28
+#    digit: how many patches come out, and which pixels does it never read?
 
 # %% [markdown]
 # **Solution 1.** $N = (28/4)^2 = 49$ patches of $P^2 C = 16$ numbers each. The
@@ -357,17 +357,19 @@ with torch.no_grad():
 # **Solution 4.** A `Conv2d` with kernel and stride 5 fits $\lfloor 28 / 5 \rfloor = 5$
 # windows along each side, so $N = 25$, and the last $28 - 25 = 3$ rows and columns are
 # never read: changing them leaves every token as it was. Nothing warns about it,
-# which is why `patchify` and the model's configuration refuse such a patch size.
+# which is why `PatchEmbed`, `patchify` and the model's configuration refuse such a
+# patch size.
 
 # %%
-pe5 = PatchEmbed(image_size=28, patch_size=5, in_channels=1, embed_dim=D)
+pe5 = torch.nn.Conv2d(1, D, kernel_size=5, stride=5)  # (B, 1, 28, 28) -> (B, D, 5, 5)
 changed = images.cpu().clone()
 changed[..., 25:, :] = 1.0  # paint the last 3 rows
 changed[..., :, 25:] = 1.0  # and the last 3 columns
 with torch.no_grad():
-    assert pe5(images.cpu()).shape == (B, 25, D)
+    assert pe5(images.cpu()).flatten(2).shape == (B, D, 25)  # 25 patches
     torch.testing.assert_close(pe5(changed), pe5(images.cpu()), rtol=0, atol=0)
-for refuse in (lambda: patchify(images, 5), lambda: preset("mnist", patch_size=5)):
+for refuse in (lambda: PatchEmbed(image_size=28, patch_size=5), lambda: patchify(images, 5),
+               lambda: preset("mnist", patch_size=5)):
     try:
         refuse()
     except VitTutorialError as err:

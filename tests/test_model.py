@@ -54,6 +54,14 @@ def test_patchify_rejects_sizes_that_do_not_divide():
         patchify(images(1, 1, 30), 7)
 
 
+def test_patch_embed_refuses_a_patch_that_does_not_divide_the_image():
+    """A bare Conv2d would skip the last rows and columns without a word."""
+    from vit_tutorial import PatchEmbed
+
+    with pytest.raises(ValueError, match="patch_size 5 does not divide image_size 28"):
+        PatchEmbed(image_size=28, patch_size=5)
+
+
 # ---------------------------------------------------------------- the whole model
 
 

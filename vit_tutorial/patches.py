@@ -20,6 +20,9 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, image_size: int = 28, patch_size: int = 7, in_channels: int = 1, embed_dim: int = 64):
         super().__init__()
+        if patch_size < 1 or image_size % patch_size:
+            # A bare Conv2d would silently skip the last image_size % patch_size rows and columns.
+            raise VitTutorialError(f"patch_size {patch_size} does not divide image_size {image_size}")
         self.image_size = image_size
         self.patch_size = patch_size
         self.in_channels = in_channels
