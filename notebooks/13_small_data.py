@@ -73,8 +73,9 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: a few hundred images, two epochs, 
 #   stride 2 (with BatchNorm and ReLU), which turn the image into a 7 × 7
 #   map of 64 channels; each of its 49 positions becomes a token through a
 #   1 × 1 convolution. The encoder behind it is the ViT's.
-# - The **CNN** is five 3 × 3 convolutions and a linear layer on the
-#   average of the last map: no attention at all.
+# - The **CNN** is five 3 × 3 convolutions (with BatchNorm and ReLU, and a
+#   2 × 2 max-pool after the second and the fourth) and a linear layer on
+#   the average of the last map: no attention at all.
 
 # %%
 names = MODELS["mnist"]
