@@ -35,7 +35,7 @@ from vit_tutorial.training import cpu_bf16_support, fit  # noqa: E402
 from vit_tutorial.utils import set_seed  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from small_data import cpu_name  # noqa: E402
+from throughput import cpu_model  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
         raise SystemExit("this benchmark is about the 5,000-digit offline sample; the full MNIST is loaded")
     pool = ImageDataset(torch.cat([splits.train.images, splits.val.images]),
                         torch.cat([splits.train.labels, splits.val.labels]), splits.train.classes, "mnist")
-    print(f"# {cpu_name()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
+    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
           f"torch {torch.__version__}")
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0")
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(np.zeros(len(pool)),

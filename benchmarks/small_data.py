@@ -12,7 +12,6 @@ point, with its wall time, and the CPU it ran on.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,20 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from throughput import cpu_model  # noqa: E402  (the CPU, named as the other benchmarks name it)
 
 from vit_tutorial.data import load_dataset  # noqa: E402
 from vit_tutorial.scaling import MODELS, POINTS, interval_text, run_point  # noqa: E402
 from vit_tutorial.training import cpu_bf16_support  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -44,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {cpu_name()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
+    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
           f"torch {torch.__version__}", flush=True)
     start = time.perf_counter()
     cache = {}

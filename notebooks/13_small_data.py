@@ -49,6 +49,7 @@ from vit_tutorial import ViT, build_model, default_device, from_torchvision, loa
 from vit_tutorial import patchify, quick_mode, set_seed
 from vit_tutorial.book import DATA, IMAGES, results_dir, train_or_load, training_set
 from vit_tutorial.config import recipe
+from vit_tutorial.evaluation import batched
 from vit_tutorial.inspect import attention_rollout, cls_attention
 from vit_tutorial.plots import plot_accuracy_vs_data, plot_attention_grid, plot_histograms
 from vit_tutorial.scaling import (MODELS, POINTS, QUICK_POINTS, compare, full_point, label,
@@ -464,7 +465,7 @@ fig
 shares = {}
 for name in ("mnist", "mnist-hybrid"):
     m = trained[name]
-    roll = torch.cat([maps_of(m, val_x[i:i + 250])[1] for i in range(0, len(val_x), 250)])
+    roll = batched(m, val_x, lambda model, x: maps_of(model, x)[1], batch_size=250)  # (M, G, G) rollout maps
     P = m.config.patch_size
     inked = patchify(val_x, P).mean(-1) > 0.1  # (M, N): which tokens' pixels hold ink
     w = roll.flatten(1) / roll.flatten(1).sum(1, keepdim=True)  # (M, G, G) -> (M, N), each row sums to 1

@@ -619,10 +619,9 @@ def plot_feature_map(points: torch.Tensor, labels: torch.Tensor, classes, title:
 def plot_accuracy_vs_data(rows: list, title: str | None = None, ax=None) -> Figure:
     """Test accuracy against the number of training images, one line per model (notebook 13).
 
-    ``rows`` are ``scaling`` rows of one dataset: each seed is a dot with its
-    95 % interval as a bar; the line joins the means over seeds. Rows trained
-    for another number of epochs than the others at their size (controls) are
-    drawn as open circles, not joined.
+    ``rows`` are ``scaling`` rows of one dataset and one budget: each seed is
+    a dot with its 95 % interval as a bar; the line joins the means over
+    seeds.
     """
     from .scaling import label
 
@@ -633,25 +632,16 @@ def plot_accuracy_vs_data(rows: list, title: str | None = None, ax=None) -> Figu
         ax = fig.subplots()
     else:
         fig = ax.figure
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for i, name in enumerate(models):
+    for i, name in enumerate(dict.fromkeys(r["model"] for r in rows)):
         mine = [r for r in rows if r["model"] == name]
-        usual = {}  # size -> the epochs most rows of this size trained for
+        sizes = sorted({r["train_size"] for r in mine})
+        means = [100 * sum(r["test_acc"] for r in mine if r["train_size"] == n)
+                 / sum(r["train_size"] == n for r in mine) for n in sizes]
         for r in mine:
-            usual.setdefault(r["train_size"], []).append(r["epochs"])
-        usual = {n: min(e) for n, e in usual.items()}
-        colour = f"C{i}"
-        means = []
-        for n in sorted(usual):
-            main = [r for r in mine if r["train_size"] == n and r["epochs"] == usual[n]]
-            means.append((n, 100 * sum(r["test_acc"] for r in main) / len(main)))
-        for r in mine:
-            control = r["epochs"] != usual[r["train_size"]]
             y = 100 * r["test_acc"]
-            ax.errorbar(r["train_size"] * (1.06 if control else 1.0), y,
-                        yerr=[[y - 100 * r["test_low"]], [100 * r["test_high"] - y]], fmt="o", ms=4,
-                        color=colour, mfc="white" if control else colour, alpha=0.8, capsize=2, lw=1)
-        ax.plot(*zip(*means), "-", color=colour, label=f"{label(name)} ({mine[0]['parameters']:,} parameters)")
+            ax.errorbar(r["train_size"], y, yerr=[[y - 100 * r["test_low"]], [100 * r["test_high"] - y]],
+                        fmt="o", ms=4, color=f"C{i}", alpha=0.8, capsize=2, lw=1)
+        ax.plot(sizes, means, "-", color=f"C{i}", label=f"{label(name)} ({mine[0]['parameters']:,} parameters)")
     ax.set_xscale("log")
     sizes = sorted({r["train_size"] for r in rows})
     ax.set_xticks(sizes, [f"{n:,}" for n in sizes])

@@ -112,12 +112,13 @@ def run_point(name: str, dataset: str, splits: Splits, train_size: int, seed: in
     kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
     if epochs is not None:
         kwargs["epochs"] = epochs
+    settings = json.loads(json.dumps(kwargs))  # as the row keeps them
     test = splits.test if test is None else test
     path = point_file(cache_dir, name, train_size, seed, kwargs["epochs"]) if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
             row = json.loads(path.read_text())
-            if row.get("test_images") == len(test) and row.get("settings") == json.loads(json.dumps(kwargs)):
+            if row.get("test_images") == len(test) and row.get("settings") == settings:
                 return row
         except (OSError, json.JSONDecodeError):
             pass  # a damaged or outdated entry: train again and overwrite it
@@ -132,7 +133,7 @@ def run_point(name: str, dataset: str, splits: Splits, train_size: int, seed: in
     row = dict(model=name, dataset=dataset, train_size=len(train), seed=seed, epochs=kwargs["epochs"],
                images_seen=kwargs["epochs"] * len(train), parameters=model.num_parameters(),
                val_acc=evaluate(model, splits.val, device="cpu").accuracy, train_acc=history.train_acc[-1],
-               seconds=seconds, settings=json.loads(json.dumps(kwargs)), **score(model, test))
+               seconds=seconds, settings=settings, **score(model, test))
     if path is not None:
         atomic_write(path, lambda f: f.write(json.dumps(row).encode()))
     return row
