@@ -515,7 +515,7 @@ n_train, batch_size = 4_000, recipe("mnist")["batch_size"]
 per_point = 8 * n_train
 steps = 8 * len(range(0, n_train, batch_size))  # batch starts 0, 64, 128, ...
 book_run = recipe("mnist", full=False)["epochs"] * n_train
-assert (per_point, steps, 27 * per_point, book_run) == (32_000, 504, 864_000, 320_000)
+assert (per_point, steps, 27 * per_point, book_run) == (32_000, 504, 864_000, 640_000)
 print(f"a point: {per_point:,} images in {steps} steps; the grid: {27 * per_point:,} images, "
       f"{27 * per_point / book_run:.1f} times notebook 06's {book_run:,}; a 40-epoch run: {40 * n_train:,}")
 
