@@ -155,8 +155,9 @@ for layer, a in enumerate(attentions, start=1):
           f"sends {a[:, :, 0, 1:].sum(-1).mean():.0%} to the patches")
 
 # %% [markdown]
-# In the full run the class token keeps between 1 % and 5 % for itself in
-# every layer: it reads almost all of its input from the patches.
+# In the full run the class token keeps 13 % for itself in layer 1 and
+# between 2 % and 6 % in the later layers: it reads most of its input from
+# the patches (87 % in layer 1), and almost all of it after layer 1.
 #
 # Now the picture. For the first digit, each row below is a layer and each
 # column a head; the colour over each 7 × 7 patch is the weight the class
@@ -189,8 +190,8 @@ for layer in range(L):
           f"different ones on average over {B} digits (at random: {chance:.1f})")
 
 # %% [markdown]
-# In the full run the four heads of a layer pick 3.2 to 3.7 different
-# favourites, close to the 3.6 of four random picks: the heads of one layer
+# In the full run the four heads of a layer pick 3.0 to 3.7 different
+# favourites, near the 3.6 of four random picks: the heads of one layer
 # mostly look at different places, which is what several heads are for.
 # Six digits are few; the entropy further down, measured over 500 digits,
 # says more about each head.
@@ -277,8 +278,8 @@ for name, w in self_weight.items():
     print(f"heads fused by {name:18s}: every token keeps at least {w:.1%} of its weight on itself")
 
 # %% [markdown]
-# In the full run every token keeps at least 50.1 % of its weight on itself
-# with the mean, 51.7 % when half the weights are discarded, but only 23.7 %
+# In the full run every token keeps at least 50.4 % of its weight on itself
+# with the mean, 53.1 % when half the weights are discarded, but only 24.9 %
 # with the maximum. Below, the last layer alone next to three rollouts.
 # Because of the floor, each map is stretched from its own lowest to its
 # highest weight: the colours show *where* the model looks, not how strongly.
@@ -320,7 +321,7 @@ for i in wrong:
     label = ev.labels[i]
     ok = ((ev.labels == label) & (ev.predictions == label)).nonzero().flatten()
     right.append(ok[ev.probabilities[ok, label].argmax()].item() if len(ok) else i)
-assert len(set(wrong)) == len(wrong) and len(set(right)) == len(right)  # six different digits in each row
+assert len(set(wrong)) == len(wrong) and len(set(right)) == len(right)  # no digit twice in a row (at most six)
 print(ev.summary("validation accuracy") + f": {len(ev.misclassified)} digits wrong, "
       f"from {len(seen)} classes")
 
@@ -412,15 +413,16 @@ fig.savefig(IMAGES / "attention_ink_share.png", dpi=120, bbox_inches="tight")
 fig
 
 # %% [markdown]
-# Just over half of the rollout weight, 52.2 %, lands on the 39.4 % of
-# patches that hold ink. But the position prior, which never looks at the
-# digit, already puts 50.4 % there: it gives each of the four middle patches
-# 8 to 10 % of its weight and each corner 4 %, and the middle is where
-# digits have their ink. Each digit's own map beats the prior by only 1.8
-# points (95 % interval 1.6 to 2.0), on 81 % of the digits, as the histogram
-# shows. So the class token does read from this digit's strokes, but only a
-# little beyond where digits usually are: most of its ink share comes from
-# the position, and the floor of rollout keeps every patch in play.
+# Half of the rollout weight, 50.5 %, lands on the 39.4 % of patches that
+# hold ink. But the position prior, which never looks at the digit, already
+# puts 49.6 % there: it gives each of the four middle patches 8 or 9 % of its
+# weight and each corner 4 %, and the middle is where digits have their ink.
+# Each digit's own map beats the prior by only 0.8 points (95 % interval 0.6
+# to 1.1), and on just 63 % of the digits: the histogram is centred a little
+# to the right of zero, with many digits on either side. So the class token
+# does read from this digit's strokes, but barely beyond where digits
+# usually are: almost all of its ink share comes from the position, and the
+# floor of rollout keeps every patch in play.
 #
 # Do the digits the model gets wrong have a different share? The mistakes
 # are few, so we give the counts and a 95 % interval for the difference of
@@ -449,13 +451,13 @@ for name, values, sign in [("ink share", ink_share, ""), ("own map minus prior",
         print(f"  wrong minus right: {bad.mean() - ok.mean():+.1%} (95 % interval {lo:+.1%} to {hi:+.1%})")
 
 # %% [markdown]
-# The 9 digits the model gets wrong have the same ink share as the 491 it
-# gets right: 52.2 % each, a difference of −0.1 points (95 % interval −3.7 to
-# +3.6), a tie. Against the prior, the mistakes come out 1.2 points higher
-# (interval +0.2 to +2.3), but that interval barely clears zero, rests on 9
-# digits (a bootstrap from so few is, if anything, too narrow) and was found
-# after looking at two measures: not established. Nothing here says that the
-# model looks elsewhere when it is wrong.
+# The 8 digits the model gets wrong have an ink share of 53.7 %, the 492 it
+# gets right 50.4 %: a difference of +3.3 points, but its 95 % interval runs
+# from −3.5 to +11.3, a tie. Against the prior, the mistakes come out 1.3
+# points higher (interval −0.1 to +2.6), and that interval includes zero,
+# rests on 8 digits (a bootstrap from so few is, if anything, too narrow)
+# and was found after looking at two measures: not established. Nothing here
+# says that the model looks elsewhere when it is wrong.
 #
 # ## How far does each head look?
 #
@@ -572,9 +574,9 @@ assert (stats["before training"]["distance"] - reference).abs().max() < 0.1  # r
 # %% [markdown]
 # Mind the vertical axis: it spans only about three pixels. Before training,
 # every head sits on the uniform line (14.05 to 14.06 px), because random
-# queries and keys give nearly flat attention. After training, 12 of the 16
-# heads sit below the line, the lowest at 11.33 px, and the other 4 on or
-# just above it (up to 14.37 px): most heads favour nearby patches a little,
+# queries and keys give nearly flat attention. After training, 13 of the 16
+# heads sit below the line, the lowest at 11.60 px, and the other 3 on or
+# just above it (up to 14.57 px): most heads favour nearby patches a little,
 # but every head still reaches more than one and a half patches (10.5 px) on
 # average. That is no surprise: on a 4 × 4 grid no patch is more than three
 # rows and three columns from any other, and a stroke of a digit crosses
@@ -610,12 +612,15 @@ assert (max_entropy - stats["before training"]["entropy"]).max() < 0.01  # untra
 # %% [markdown]
 # Before training every head has the entropy of uniform attention, 2.833
 # nats: it reads from all 17 tokens alike. After training every head is more
-# focused, from 1.87 nats (6.5 effective tokens of 17) to 2.57 nats (13.1),
-# and the heads of a layer differ: in each of layers 1 to 3 the most focused
-# head reads from 6.5 to 7.3 effective tokens and the least focused from 11.4
-# to 12.8, while all four heads of layer 4 spread over 10.2 to 13.1. Across
-# the 16 heads, entropy and distance are only loosely related (correlation
-# +0.46): the distance figure alone does not say how focused a head is.
+# focused, from 1.89 nats (6.6 effective tokens of 17) to 2.57 nats (13.1).
+# The focused heads sit early: in layers 1 and 2 all heads but one read from
+# 6.6 to 10.0 effective tokens (the most focused is head 3 of layer 2; the
+# exception, head 4 of layer 1, spreads over 13.1), while all eight heads of
+# layers 3 and 4 spread over 10.4 to 12.2. Across the 16 heads, entropy and
+# distance go closely together in this model (correlation +0.82): the heads
+# that favour nearby patches tend to be the focused ones, as layer 2 shows in
+# both measures. They are still two different things, as the example above
+# shows, and 16 heads are few to generalise from.
 #
 # Last, the weight that was renormalised away above: how much each patch
 # query gives to the class token. Uniform attention would give it 1/(N+1).
@@ -633,9 +638,9 @@ assert all(((s["to class token"] >= 0) & (s["to class token"] <= 1)).all() for s
 assert (stats["before training"]["to class token"] - 1 / (N + 1)).abs().max() < 0.005
 
 # %% [markdown]
-# Patch queries give the class token 4.9 % of their weight on average, a
+# Patch queries give the class token 5.1 % of their weight on average, a
 # little less than the 5.9 % of uniform attention and of the untrained
-# model, and no head gives it more than 6.7 %. So the renormalisation in the
+# model, and no head gives it more than 7.2 %. So the renormalisation in the
 # distance measure changes little here: the patches read mostly from each
 # other.
 #
@@ -695,14 +700,15 @@ for e, s in zip(epochs, over_training):
           f"{s['own'] - s['prior']:+12.1%}")
 
 # %% [markdown]
-# For the first two epochs the maps stay flat (contrast 1.09 and 1.18) while
-# the accuracy climbs to 29 %. Between epochs 2 and 5 they move onto the
-# digit: the contrast reaches 2.33, and the ink share jumps from 41.6 % to
-# 49.8 %, 2.9 points above that epoch's prior, the largest margin of the run.
-# The contrast keeps rising to 4.00 at epoch 20, then eases to 3.37 at epoch
-# 80, and the margin over the prior settles between 1.5 and 2.0 points,
-# while the accuracy goes on from 89 % to 98 %. The maps take their shape
-# early; the later gains in accuracy come without sharper maps.
+# For the first two epochs the maps stay nearly flat (contrast 1.09 and
+# 1.28) while the accuracy climbs to 29 %. Between epochs 2 and 5 they move
+# onto the digit: the contrast reaches 2.34, and the ink share jumps from
+# 42.8 % to 49.1 %, 2.3 points above that epoch's prior, the largest margin
+# in the table. The contrast keeps rising to 3.76 at epoch 20, stays at 3.61
+# at epochs 40 and 80, then eases to 2.96 at epoch 160, and the margin over
+# the prior stays small, between 0.1 and 1.1 points, while the accuracy goes
+# on from 90 % to 98 %. The maps take their shape early; the later gains in
+# accuracy come without sharper maps.
 #
 # The same frames as an animation, written to `images/attention_training.gif`.
 # Here each frame is stretched to its own range, to show *where* the maps

@@ -159,8 +159,8 @@ assert similarities["learned, before training"].reshape(N, N)[off_diagonal].std(
 # further apart they are. Nobody told the learned table that patches lie on
 # a grid: the model saw 16 tokens with 16 position vectors and had to find
 # out from the digits alone which positions should look alike. After
-# training its similarities spread more than twice as wide (standard
-# deviation 0.321, from −0.67 to +0.67).
+# training its similarities spread about twice as wide (standard deviation
+# 0.294 against 0.143, from −0.76 to +0.57).
 #
 # To put numbers on what it found, we average the similarity over the pairs
 # of different positions that share a row, that share a column, and that
@@ -195,12 +195,13 @@ assert all(abs(v) < 0.1 for v in similarity_by_kind(similarities["learned, befor
 
 # %% [markdown]
 # In the full run, the 24 pairs of positions in the same row came out more
-# alike (+0.288) than the 72 pairs that share neither row nor column
-# (−0.156), while the 24 pairs in the same column sit at +0.011, no more
-# alike than chance. Before training all three averages are within 0.03 of
-# zero. So the model did learn something about the layout of the
-# grid, but far less than the paper's ImageNet model, whose table (Figure 7,
-# centre) shows clean rows, columns and neighbourhoods. With 16 positions
+# alike (+0.261) than the 72 pairs that share neither row nor column
+# (−0.139), while the 24 pairs in the same column sit at +0.041, close to
+# zero: not clearly more alike than chance. Before training all three
+# averages are within 0.03 of zero. So the model did learn something about
+# the layout of the grid, but far less than the paper's ImageNet model,
+# whose table (Figure 7, centre) shows clean rows, columns and
+# neighbourhoods. With 16 positions
 # and a few thousand digits there is little to learn and little data to
 # learn it from, and nothing asks a learned table to be smooth, only useful.
 # (In quick mode the model has barely trained, and its table is still close to
@@ -239,9 +240,10 @@ fig
 # The sine-cosine table falls off with distance, from 0.979 for neighbours
 # to 0.767 for opposite corners. Before training, the learned table sits
 # within 0.06 of zero at every distance. The trained one has no steady
-# trend: its neighbours are alike (+0.214, 24 pairs), but so are positions
-# three steps apart in a line (+0.216, 8 pairs), while diagonal neighbours
-# (−0.124, 18 pairs) and the pairs at √5 and 2√2 steps (−0.226 and −0.213)
+# trend: its neighbours are alike (+0.239, 24 pairs), but so are positions
+# three steps apart in a line (+0.167, 8 pairs) and, highest of all, the
+# opposite corners (+0.284, only 2 pairs), while diagonal neighbours
+# (−0.119, 18 pairs) and the pairs at √5 and 2√2 steps (−0.244 and −0.252)
 # come out below zero. Near positions do not get steadily more similar
 # embeddings in the learned table; only the fixed one falls off steadily,
 # as the figure's title says.
@@ -299,13 +301,16 @@ for name in ["learned (trained)", "learned, before training"]:
 
 # %% [markdown]
 # The two pairs of opposite corners, whose patches hold ink in at most 3 %
-# of the training digits, are not alike after training: +0.04 and −0.03,
-# no further from zero than before training (−0.00 and +0.12) and inside the
-# spread of chance (0.125). The most alike pairs after training lie in the
-# same row in the lower half of the grid (+0.57 to +0.67: four neighbours
-# and one pair two steps apart), where before training the top five were
-# scattered at random (+0.27 to +0.35). Blankness alone did not pull the
-# opposite corners together in this model.
+# of the training digits, went two ways. Top left and bottom right came out
+# alike, +0.47 from −0.00 before training: far outside the spread of chance
+# (0.125), above every pair before training (at most +0.35), and not far
+# below the five most alike pairs after it. Top right and bottom left stayed
+# where they started, +0.10 from +0.12, inside the spread of chance. The
+# most alike pairs after training (+0.51 to +0.57) are four neighbours
+# (three sharing a row, one a column) and the two ends of the bottom row,
+# three steps apart; before training the top five were scattered at random
+# (+0.27 to +0.35). Two pairs of corners cannot say whether blankness pulls
+# positions together.
 #
 # The bump of the learned curve at three steps comes from 8 pairs: the two
 # ends of each row and of each column.
@@ -318,12 +323,18 @@ for i, j in bins[3.0].nonzero().tolist():
           f"{learned.reshape(N, N)[i, j]:+9.2f}{similarities['learned, before training'].reshape(N, N)[i, j]:+8.2f}")
 
 # %% [markdown]
-# Five of them, pairs of patches at the left and right edges that hold ink
-# in at most 23 % of the digits, came out alike (+0.23 to +0.46), although
-# they started anywhere from −0.21 to +0.13. The two ends of the top row,
-# just as blank, did not (−0.03), nor did the top and bottom of the two
-# middle columns, which hold ink more often (−0.20 and −0.01). Eight pairs,
-# picked out because they make a bump, are too few to make a rule of.
+# Six of them join patches at the edges of the image that hold ink in at
+# most 23 % of the digits. Five of those came out alike (+0.17 to +0.52,
+# the weakest hardly outside the spread of chance), although they started
+# anywhere from −0.21 to +0.13; the two ends of the second row did not
+# (+0.03). Nor did the top and bottom of the two middle columns, which hold
+# ink more often (−0.26 and +0.03). Counting the opposite corners above, all
+# six pairs of the four corners (ink in at most 3 %) are positive after
+# training, +0.10 to +0.52 (mean +0.29, against +0.01 before training, from
+# the printed values), while the average pair of the trained table sits at
+# −0.023. That leans towards blank positions ending up alike, but six pairs
+# of four positions in one trained model, picked out partly because they
+# make a bump, are too few to make a rule of.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -337,16 +348,16 @@ print(f"correlation of a position's trained length with how often it holds ink, 
       f"{torch.corrcoef(torch.stack([length, ink]))[0, 1]:+.2f}")
 
 # %% [markdown]
-# What blankness does show is in the lengths. Before training every
+# Blankness shows more clearly in the lengths. Before training every
 # position vector has about the same length (0.14 to 0.18). After training,
-# the positions whose patch holds ink most often grew the most: 3.20 and
-# 3.18 at the two centre patches that hold ink in 96 to 97 % of digits,
-# while three of the four corners (ink in at most 3 %) are among the
-# shortest, 1.31 to 1.42 (the fourth is 1.81). Across the 16 positions the
-# length follows the ink frequency with a correlation of +0.81. That fits
+# the positions whose patch holds ink most often grew the most: the four
+# centre patches, which hold ink in 86 to 97 % of digits, are the four
+# longest (3.47 to 3.78), while the four corners (ink in at most 3 %) are
+# among the five shortest (1.96 to 2.29). Across the 16 positions the
+# length follows the ink frequency with a correlation of +0.78. That fits
 # the idea above: a position that is nearly always blank gets little signal
-# from the loss, so its vector moved least, though even the shortest grew
-# more than seven times longer than it started.
+# from the loss, so its vector moved least, though even the shortest (1.96)
+# grew more than ten times longer than any position started.
 
 # %% [markdown]
 # ## Over training
@@ -376,15 +387,17 @@ for name, sim in over_training.items():
 
 # %% [markdown]
 # The pair averages change in three stages. After two epochs all three
-# kinds of pairs came out alike (+0.278, +0.194 and +0.154): the position
+# kinds of pairs came out alike (+0.222, +0.159 and +0.102): the position
 # vectors, still short (0.27), moved in a shared direction. By epoch 5 the
-# columns were the more alike kind (+0.149 against +0.066 for rows). From
-# epoch 10 on the row pattern grew steadily (+0.133 to +0.288 at epoch 80),
-# the column pattern faded (+0.062 to +0.011) and pairs that share neither
-# drifted apart (−0.073 to −0.156), while the vectors grew from 0.16 to 2.11,
-# thirteen times longer. The learned positions are not a map of the grid
-# that training sharpens; they are whatever code the rest of the network
-# found useful, and that code changed along the way.
+# columns were the more alike kind (+0.107 against +0.018 for rows). From
+# epoch 10 on the row pattern grew steadily (+0.113 to +0.261 at epoch 160),
+# the column pattern stayed small (between +0.024 and +0.063) and pairs that
+# share neither drifted apart (−0.082 to −0.139), while the vectors grew
+# from 0.16 to 2.82, about 18 times longer. Most of that happened in the
+# first 80 epochs: the last 80 moved the row average from +0.253 to +0.261
+# and the mean length from 2.70 to 2.82. The learned positions are not a
+# map of the grid that training sharpens; they are whatever code the rest
+# of the network found useful, and that code changed along the way.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -476,16 +489,18 @@ for name, v in variance.items():
           f"{int((running < 0.9).sum()) + 1} of {len(v)} components needed for 90 %")
 
 # %% [markdown]
-# In the full run, the first few components are broad patterns: a band down
-# one side of the patch against its middle, or a band along the top or the
-# bottom edge. Patterns like these tell where a stroke crosses a patch and
-# in which direction it runs. They resemble the low-frequency basis the
-# paper found for ImageNet, and what the first layer of a CNN learns. The
-# trained filters vary mostly within a few directions: the first component
-# explains 17.9 % of the variation (6.4 % before training), the first ten
-# together 88.8 % (50.4 %), and 11 of the 49 components reach 90 %, where
-# the random filters need 29. From the eleventh component on, each explains
-# 2 % or less and the patterns look like noise.
+# In the full run, the first few components are broad patterns: the first
+# two are upright bands, one left and one right of the middle, each against
+# the other side of the patch; further on come bands along an edge (the
+# left edge in PC 5, the bottom and top edges in PC 7 and 8). Patterns like
+# these tell where a stroke crosses a patch and in which direction it
+# runs. They resemble the low-frequency basis the paper found for ImageNet,
+# and what the first layer of a CNN learns. The trained filters vary
+# mostly within a few directions: the first component
+# explains 17.2 % of the variation (6.4 % before training), the first ten
+# together 87.1 % (50.4 %), and 11 of the 49 components reach 90 %, where
+# the random filters need 29. From the twelfth component on, each explains
+# 2 % or less and the patterns look more and more like noise.
 #
 # ## The same code on a large pretrained ViT
 #

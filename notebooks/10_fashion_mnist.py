@@ -190,9 +190,9 @@ assert all(len(t) == 5 and min(t) > 0 for t in step_seconds.values())
 print("five timed rounds per model")
 
 # %% [markdown]
-# On the 2-core AMD EPYC that ran this notebook (one thread, with other
-# jobs on the machine), a Fashion-MNIST step took 8.2 times as long as an
-# MNIST step on the same 128 images. Timings on a shared machine move from
+# On the 2-core AMD EPYC that ran this notebook (two threads, no other
+# jobs on the machine), a Fashion-MNIST step took 8.1 times as long as an
+# MNIST step on the same 128 images. Timings move from
 # run to run; the section on the test set puts this beside the speeds
 # recorded in the two training histories.
 
@@ -406,17 +406,19 @@ print("each model scored once on its own test set")
 # 87.8 and 90.4 % on validation
 # (`benchmarks/results/fashion-recipe-exploration-h200.txt`).
 #
-# Beside MNIST (98.00 % on its 500 test images, 95 % interval 96.4-98.9 %),
-# the Fashion-MNIST model has about six times the parameters and is 8.6
-# points less accurate: clothes are the harder problem. The training
-# minutes in the table are not comparable as they stand: the MNIST model
-# saw 4,000 images 80 times, the Fashion-MNIST model 55,000 images 30 times.
+# Beside MNIST (98.80 % on its 500 test images, 95 % interval 97.4-99.4 %),
+# the Fashion-MNIST model has about six times the parameters and is 9.4
+# points less accurate (98.80 − 89.39; the two intervals are far apart):
+# clothes are the harder problem. The training minutes in the table are
+# not comparable as they stand: the MNIST model saw 4,000 images 160
+# times, the Fashion-MNIST model 55,000 images 30 times.
 # Per image, the two estimates printed in this notebook differ: the
-# histories' average speeds give 4.9 times (MNIST in batches of 64, which
-# cost more per image than 128, and each run on a shared machine at a time
-# of its own), the timing above 8.2 times (the same batch of 128, one
-# machine, one moment). Either way a Fashion-MNIST image costs several times
-# what a digit costs to train on.
+# histories' average speeds give 11.5 times (MNIST in batches of 64,
+# Fashion-MNIST in batches of 128, each run at a time of its own, the
+# Fashion-MNIST one with the machine's other core busy most of the time),
+# the timing above 8.1 times (the same batch of 128, one machine, one
+# moment). Either way a Fashion-MNIST image costs several times what a
+# digit costs to train on.
 #
 # ## CIFAR-10, with a network
 #
@@ -542,7 +544,7 @@ print(f"of {len(batch)} garments, Augment(hflip=True) mirrored {int(mirrored.sum
 # model has three times the tokens and twice the width of the MNIST one,
 # and a block costs it about 12 times as much; with six blocks instead of
 # four, an image costs 17.8 times as many multiply-adds. The timed training
-# step above cost 8.2 times as much, so the machine did about twice as many
+# step above cost 8.1 times as much, so the machine did about twice as many
 # multiply-adds per second on the Fashion-MNIST model: its larger matrix
 # products keep the CPU busier than the MNIST model's small ones.
 

@@ -50,6 +50,28 @@ def test_the_points_name_three_models_per_dataset_and_seeds_only_at_small_sizes(
     assert max(size for d, size, seeds, *_ in POINTS if len(seeds) == 3) <= 1000
 
 
+def test_every_model_has_one_point_per_size_in_each_series_on_the_digits():
+    """Notebook 13's two series on the MNIST sample, built from POINTS and each model's recipe:
+    the recipe (its own epochs) and the equal budget (160,000 images seen), no point trained twice."""
+    from vit_tutorial.config import recipe
+
+    trained = {}  # (model, size, epochs) -> how many times POINTS trains it with seed 0
+    for dataset_name, size, seeds, epochs, models in POINTS:
+        if dataset_name != "mnist":
+            continue
+        for name in models or MODELS["mnist"]:
+            e = epochs or recipe("mnist", full=False, preset=name)["epochs"]
+            trained[(name, size, e)] = trained.get((name, size, e), 0) + (0 in seeds)
+    assert set(trained.values()) == {1}, trained
+    for name in MODELS["mnist"]:
+        own = recipe("mnist", full=False, preset=name)["epochs"]
+        shipped = {(name, 4000, own)}  # the largest point of the recipe series is the shipped model
+        for size in (500, 1000, 2000):
+            assert (name, size, own) in trained, (name, size)
+        for size in (500, 1000, 2000, 4000):
+            assert (name, size, 160_000 // size) in set(trained) | shipped, (name, size)
+
+
 def test_a_point_is_trained_once_then_read_back(tmp_path, monkeypatch):
     splits = Splits(dataset(300), dataset(50, seed=1), dataset(60, seed=2), "random images", full=False)
     row = run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
