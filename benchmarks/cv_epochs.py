@@ -4,8 +4,9 @@
 
 The book's MNIST models train on the sample for the number of epochs in
 ``config.SAMPLE_EPOCHS``. The first choice, 80, was made on the 500 validation digits
-alone, which cannot tell two recipes a point apart; this benchmark chose again. Here the 4,500 digits that are not the test split (training
-plus validation) are cut into class-balanced folds; every candidate is trained on all
+alone, which cannot tell two recipes a point apart; this benchmark chose again. Here
+the 4,500 digits that are not the test split (training plus validation) are cut into
+class-balanced folds; every candidate is trained on all
 folds but one and scored on the one left out, so every one of the 4,500 digits is
 scored once per candidate. The test split is never used.
 

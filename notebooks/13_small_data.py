@@ -54,8 +54,8 @@ from vit_tutorial.config import recipe
 from vit_tutorial.evaluation import batched
 from vit_tutorial.inspect import attention_rollout, cls_attention
 from vit_tutorial.plots import plot_accuracy_vs_data, plot_attention_grid, plot_histograms
-from vit_tutorial.scaling import (MODELS, POINTS, QUICK_POINTS, compare, full_point, label,
-                                  run_point, summarise)
+from vit_tutorial.scaling import (EQUAL_SEEN, MODELS, POINTS, QUICK_POINTS, compare, full_point,
+                                  label, run_point, summarise)
 
 set_seed(0)
 device = default_device()
@@ -222,7 +222,6 @@ from matplotlib.figure import Figure
 # CNN (notebook 06); 30 for clothes (2 in quick mode).
 RECIPE_EPOCHS = {name: recipe(d, quick=QUICK, full=splits[d].full, preset=name)["epochs"]
                  for d in MODELS for name in MODELS[d]}
-EQUAL_SEEN = 160_000  # images seen by every point of the second panel
 SERIES = {  # which rows make each series: the recipe unchanged, or the same images seen at every size
     "recipe": lambda r: r["epochs"] == RECIPE_EPOCHS[r["model"]],
     "equal budget": lambda r: r["dataset"] == "mnist" and r["images_seen"] == EQUAL_SEEN,

@@ -11,6 +11,7 @@ from vit_tutorial.data import ImageDataset, Splits
 from vit_tutorial.evaluation import mcnemar
 from vit_tutorial.plots import plot_accuracy_vs_data
 from vit_tutorial.scaling import (
+    EQUAL_SEEN,
     MODELS,
     POINTS,
     QUICK_POINTS,
@@ -69,7 +70,7 @@ def test_every_model_has_one_point_per_size_in_each_series_on_the_digits():
         for size in (500, 1000, 2000):
             assert (name, size, own) in trained, (name, size)
         for size in (500, 1000, 2000, 4000):
-            assert (name, size, 160_000 // size) in set(trained) | shipped, (name, size)
+            assert (name, size, EQUAL_SEEN // size) in set(trained) | shipped, (name, size)
 
 
 def test_a_point_is_trained_once_then_read_back(tmp_path, monkeypatch):

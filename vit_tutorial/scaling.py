@@ -33,6 +33,8 @@ MODELS = {
 }
 LABELS = {"": "ViT", "-hybrid": "hybrid", "-cnn": "CNN"}
 
+# The equal-budget series on digits: every size sees this many images (80 epochs of 2,000 digits).
+EQUAL_SEEN = 160_000
 # What notebook 13 trains (benchmarks/small_data.py runs the same list): (dataset, training-set
 # size, seeds, epochs or None for the recipe's, models or None for all three). The whole
 # training splits (4,000 sample digits, 55,000 clothes) are the book's shipped models.
@@ -44,8 +46,8 @@ POINTS = [
     ("mnist", 2000, (0,), None, None),
     ("fashion-mnist", 1000, (0, 1, 2), None, None),
     ("fashion-mnist", 5000, (0,), None, None),
-    # The same number of images seen at every size (160,000: 80 epochs of 2,000 digits), so that
-    # only the data changes, not the training.
+    # The same number of images seen at every size (EQUAL_SEEN), so that only the data changes,
+    # not the training.
     ("mnist", 500, (0,), 320, None),
     # Where a model's recipe already gives 160,000 images (the ViT's 160 epochs of 1,000 digits,
     # the others' 80 epochs of 2,000), its recipe point serves both series.
