@@ -3,6 +3,11 @@
     python benchmarks/accuracy.py --dataset mnist
     python benchmarks/accuracy.py --dataset fashion-mnist [--preset fashion-mnist-hybrid] [--epochs 30]
 
+Exploring a recipe without touching the test split: ``--no-test`` trains and
+reports the validation accuracy only, ``--set pool=mean`` changes a field of the
+preset, ``--lr`` the learning rate; later ``--resume --out RUN`` (with the same
+settings) scores the chosen run's test split, without training it again.
+
 Trains the dataset's preset (or ``--preset``: a ViT, a hybrid or a CNN) with its recipe (the same ones the
 notebooks and the command line use), on the training split, watching the
 validation split; then evaluates the test split once and prints: test
@@ -13,6 +18,7 @@ machine. Nothing is chosen with the test split.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -37,6 +43,13 @@ def parse_args(argv=None):
     p.add_argument("--augment", help="augmentation (default: the recipe's)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     p.add_argument("--epochs", type=int, help="epochs (default: the dataset's recipe)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one field of the preset, e.g. pool=mean or depth=8 (repeatable)")
+    p.add_argument("--no-test", action="store_true",
+                   help="report the validation accuracy only; the test split is not read")
+    p.add_argument("--resume", action="store_true",
+                   help="continue (or, when finished, only score) the run in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default="data")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
@@ -44,6 +57,21 @@ def parse_args(argv=None):
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--threads", type=int, help="compute threads (default: torch's, one per core)")
     return p.parse_args(argv)
+
+
+def config_changes(pairs: list[str]):
+    """``["pool=mean", "depth=8"]`` -> ``[("pool", "mean"), ("depth", 8)]``: numbers and tuples parsed, text kept."""
+    import ast
+
+    for pair in pairs:
+        field, sep, text = pair.partition("=")
+        if not sep or not field:
+            raise VitTutorialError(f"--set needs FIELD=VALUE, not {pair!r}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        yield field.strip(), value
 
 
 def main(argv=None) -> int:
@@ -58,30 +86,41 @@ def main(argv=None) -> int:
     name = args.preset or args.dataset
     try:
         config = preset(name)
+        fields = dict(config_changes(args.set))
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(config)})
+        if unknown:
+            raise VitTutorialError(f"the {name} preset has no field {', '.join(unknown)}; its fields are "
+                                   f"{', '.join(f.name for f in dataclasses.fields(config))}")
+        config = config.replace(**fields)
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    changes = {k: v for k, v in dict(epochs=args.epochs, augment=args.augment, batch_size=args.batch_size).items()
-               if v is not None}
+    changes = {k: v for k, v in dict(epochs=args.epochs, augment=args.augment, batch_size=args.batch_size,
+                                     lr=args.lr).items() if v is not None}
     kwargs = recipe(args.dataset, full=splits.full, preset=name, **changes)
     set_seed(args.seed)
     model = build_model(config)
     out = args.out or Path("runs") / f"accuracy-{name}"
     start = time.perf_counter()
-    history = fit(model, splits.train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,
-                  progress=False)
+    try:
+        history = fit(model, splits.train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,
+                      resume=args.resume, progress=False)
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - start
-    test = evaluate(model, splits.test, device=args.device)
+    val = evaluate(model, splits.val, device=args.device)
     device = next(model.parameters()).device
     result = {
         "dataset": args.dataset,
         "data": splits.source,
         "full_dataset": splits.full,
         "preset": name,
+        "changes": dict(config_changes(args.set)),
         "recipe": kwargs,
-        "test_accuracy": test.accuracy,
-        "test_interval95": list(test.interval),
-        "test_images": len(splits.test),
+        "val_accuracy": val.accuracy,
+        "val_interval95": list(val.interval),
+        "val_images": len(splits.val),
         "val_accuracy_last_epoch": history.val_acc[-1],
         "epochs": len(history),
         "images_seen": len(history) * len(splits.train),
@@ -92,9 +131,17 @@ def main(argv=None) -> int:
         "machine": machine_info(device),
     }
     m = result["machine"]
-    lo, hi = test.interval
-    print(f"\ntest accuracy   {test.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.test):,} "
-          f"test images ({splits.source})")
+    lo, hi = val.interval
+    print(f"\nval accuracy    {val.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.val):,} "
+          f"validation images")
+    if not args.no_test:
+        test = evaluate(model, splits.test, device=args.device)
+        result.update(test_accuracy=test.accuracy, test_interval95=list(test.interval), test_images=len(splits.test))
+        lo, hi = test.interval
+        print(f"test accuracy   {test.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.test):,} "
+              f"test images ({splits.source})")
+    if result["changes"]:
+        print(f"changes         {', '.join(args.set)}")
     print(f"epochs          {result['epochs']}  ({result['images_seen']:,} images seen)")
     print(f"parameters      {result['parameters']:,}  (preset {result['preset']}, {result['amp']})")
     print(f"wall time       {wall:.0f} s  ({result['training_seconds']:.0f} s in training steps)")

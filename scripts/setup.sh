@@ -10,6 +10,11 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# torch with its CUDA libraries takes about 6.5 GB in .venv; say so before pip fails half-way.
+free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [ "${free_kb:-0}" -lt $((7 * 1024 * 1024)) ] && [ ! -d .venv/lib/python3*/site-packages/torch ]; then
+    echo "warning: $((free_kb / 1024 / 1024)) GB free here; installing torch into .venv needs about 7 GB" >&2
+fi
 # shellcheck disable=SC2086
 "${PIP[@]}" ${TORCH_SPEC:-"torch>=2.4" "torchvision>=0.19"}
 "${PIP[@]}" -e ".[dev,site]"

@@ -1,0 +1,57 @@
+"""benchmarks/accuracy.py: exploring a recipe on the validation split, then scoring the chosen run's test split once."""
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def _accuracy_module():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", REPO / "benchmarks" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+accuracy = _accuracy_module()
+
+
+def test_set_parses_numbers_tuples_and_words():
+    assert list(accuracy.config_changes(["depth=8", "pool=mean", "stem_strides=(1, 2)", "mlp_ratio=2.5"])) == [
+        ("depth", 8), ("pool", "mean"), ("stem_strides", (1, 2)), ("mlp_ratio", 2.5)]
+
+
+def test_no_test_then_resume_scores_the_same_run(tmp_path, capsys):
+    run, first, second = tmp_path / "run", tmp_path / "first.json", tmp_path / "second.json"
+    common = ["--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--epochs", "1", "--threads", "1",
+              "--lr", "3e-3", "--set", "pool=mean", "--set", "depth=1", "--out", str(run)]
+    assert accuracy.main([*common, "--no-test", "--json", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "val accuracy" in out and "test accuracy" not in out
+    explored = json.loads(first.read_text())
+    assert "test_accuracy" not in explored
+    assert explored["changes"] == {"pool": "mean", "depth": 1} and explored["recipe"]["lr"] == 3e-3
+    assert explored["parameters"] < 139_018  # one block instead of the mnist preset's four
+    # the chosen run's test split, scored without training again: same weights, same validation accuracy
+    assert accuracy.main([*common, "--resume", "--json", str(second)]) == 0
+    scored = json.loads(second.read_text())
+    assert "test accuracy" in capsys.readouterr().out
+    assert scored["val_accuracy"] == explored["val_accuracy"]
+    assert 0 <= scored["test_accuracy"] <= 1 and scored["test_images"] == 500
+    assert scored["training_seconds"] == pytest.approx(explored["training_seconds"])
+
+
+@pytest.mark.parametrize("change, words", [
+    ("pool", "--set needs FIELD=VALUE"),
+    ("pol=mean", "the mnist preset has no field pol;"),
+    ("pool=max", "pool must be 'cls' or 'mean'"),
+])
+def test_a_bad_change_is_one_line_and_exit_2(change, words, tmp_path, capsys):
+    code = accuracy.main(["--dataset", "mnist", "--data-root", str(tmp_path), "--set", change,
+                          "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and words in err and "\n" not in err
+    assert not (tmp_path / "run").exists()
