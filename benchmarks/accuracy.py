@@ -18,6 +18,7 @@ machine. Nothing is chosen with the test split.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import sys
@@ -61,8 +62,6 @@ def parse_args(argv=None):
 
 def config_changes(pairs: list[str]):
     """``["pool=mean", "depth=8"]`` -> ``[("pool", "mean"), ("depth", 8)]``: numbers and tuples parsed, text kept."""
-    import ast
-
     for pair in pairs:
         field, sep, text = pair.partition("=")
         if not sep or not field:
@@ -116,7 +115,7 @@ def main(argv=None) -> int:
         "data": splits.source,
         "full_dataset": splits.full,
         "preset": name,
-        "changes": dict(config_changes(args.set)),
+        "changes": fields,
         "recipe": kwargs,
         "val_accuracy": val.accuracy,
         "val_interval95": list(val.interval),

@@ -2,14 +2,12 @@
 
 import importlib.util
 import json
-import sys
 
 import pytest
 from conftest import REPO
 
 
 def _accuracy_module():
-    sys.path.insert(0, str(REPO / "benchmarks"))
     spec = importlib.util.spec_from_file_location("accuracy_benchmark", REPO / "benchmarks" / "accuracy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
