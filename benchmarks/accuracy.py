@@ -31,10 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import machine_info  # noqa: E402  (the machine, printed the same way by both benchmarks)
 
 from vit_tutorial import evaluate, fit, load_dataset, set_seed  # noqa: E402
+from vit_tutorial.book import LOADED_FROM, with_teacher  # noqa: E402
+from vit_tutorial.checkpoint import check_dataset, model_from_payload, read_checkpoint  # noqa: E402
 from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
 from vit_tutorial.data import DATASETS  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
-from vit_tutorial.training import choose_amp  # noqa: E402
+from vit_tutorial.training import DISTILL_KINDS, choose_amp  # noqa: E402
+from vit_tutorial.utils import shown_path  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -47,6 +50,14 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one field of the preset, e.g. pool=mean or depth=8 (repeatable)")
+    p.add_argument("--teacher", type=Path, metavar="CHECKPOINT",
+                   help="distil from this trained classifier of the same dataset "
+                   "(e.g. checkpoints/fashion-mnist-cnn.pt; default: the recipe's teacher, if any)")
+    p.add_argument("--distill", choices=DISTILL_KINDS,
+                   help="with a teacher: learn its top class (hard) or its probabilities (soft); default: the "
+                   "recipe's, else hard")
+    p.add_argument("--distill-weight", type=float, help="with a teacher: the share of the teacher's term (default 0.5)")
+    p.add_argument("--distill-temperature", type=float, help="with soft distillation: the temperature (default 2)")
     p.add_argument("--no-test", action="store_true",
                    help="report the validation accuracy only; the test split is not read")
     p.add_argument("--resume", action="store_true",
@@ -97,6 +108,28 @@ def main(argv=None) -> int:
     changes = {k: v for k, v in dict(epochs=args.epochs, augment=args.augment, batch_size=args.batch_size,
                                      lr=args.lr).items() if v is not None}
     kwargs = recipe(args.dataset, full=splits.full, preset=name, **changes)
+    teacher = None
+    if args.teacher is not None:
+        try:
+            payload = read_checkpoint(args.teacher)
+            check_dataset(payload, args.dataset, args.teacher)
+            teacher = model_from_payload(payload, args.teacher)
+        except VitTutorialError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        kwargs.update(teacher=teacher, distill=args.distill or kwargs.get("distill", "hard"))
+    elif isinstance(kwargs.get("teacher"), str):  # the recipe's teacher: the book's shipped model, or trained first
+        args.teacher = kwargs["teacher"]
+        try:
+            kwargs = with_teacher(kwargs, args.dataset, splits, quick=False, progress=False)
+        except VitTutorialError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        teacher = kwargs["teacher"]
+        args.teacher = shown_path(LOADED_FROM[args.teacher])
+    if teacher is not None:
+        kwargs.update({k: v for k, v in dict(distill=args.distill, distill_weight=args.distill_weight,
+                                             distill_temperature=args.distill_temperature).items() if v is not None})
     set_seed(args.seed)
     model = build_model(config)
     out = args.out or Path("runs") / f"accuracy-{name}"
@@ -116,7 +149,8 @@ def main(argv=None) -> int:
         "full_dataset": splits.full,
         "preset": name,
         "changes": fields,
-        "recipe": kwargs,
+        "recipe": {k: v for k, v in kwargs.items() if k != "teacher"},
+        "teacher": str(args.teacher) if teacher is not None else None,
         "val_accuracy": val.accuracy,
         "val_interval95": list(val.interval),
         "val_images": len(splits.val),
@@ -139,6 +173,8 @@ def main(argv=None) -> int:
         lo, hi = test.interval
         print(f"test accuracy   {test.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.test):,} "
               f"test images ({splits.source})")
+    if teacher is not None:
+        print(f"teacher         {args.teacher} ({kwargs['distill']} distillation)")
     if result["changes"]:
         print(f"changes         {', '.join(args.set)}")
     print(f"epochs          {result['epochs']}  ({result['images_seen']:,} images seen)")

@@ -53,3 +53,22 @@ def test_a_bad_change_is_one_line_and_exit_2(change, words, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_teacher_is_read_from_a_checkpoint_of_the_same_dataset(tmp_path, capsys):
+    common = ["--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--epochs", "1", "--threads", "1",
+              "--set", "depth=1", "--no-test"]
+    result = tmp_path / "taught.json"
+    teacher = str(REPO / "checkpoints" / "mnist-cnn.pt")
+    assert accuracy.main([*common, "--teacher", teacher, "--distill", "soft", "--distill-weight", "0.9",
+                          "--out", str(tmp_path / "taught"), "--json", str(result)]) == 0
+    assert "mnist-cnn.pt (soft distillation)" in capsys.readouterr().out
+    taught = json.loads(result.read_text())
+    assert taught["teacher"] == teacher
+    assert (taught["recipe"]["distill"], taught["recipe"]["distill_weight"]) == ("soft", 0.9)
+    for path, words in ((REPO / "checkpoints" / "fashion-mnist-cnn.pt", "was trained on fashion-mnist, not mnist"),
+                        (tmp_path / "missing.pt", "checkpoint not found")):
+        code = accuracy.main([*common, "--teacher", str(path), "--out", str(tmp_path / "refused")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and words in err and "\n" not in err
+    assert not (tmp_path / "refused").exists()

@@ -36,3 +36,22 @@ def test_importing_the_module_creates_no_folder_and_images_is_created_on_use(tmp
     assert IMAGES == tmp_path / "runs" / "images-quick" and IMAGES.is_dir()
     with pytest.raises(AttributeError):
         book.NOT_A_NAME  # noqa: B018
+
+
+def test_a_recipes_teacher_is_the_books_model_of_that_name(tmp_path, monkeypatch, mnist_sample):
+    """with_teacher turns the teacher's name in a recipe into that model: shipped, trained before, or trained now."""
+    from vit_tutorial import CNN, VitTutorialError, build_model, fit
+    from vit_tutorial.config import RECIPES, recipe
+
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
+    assert RECIPES["fashion-mnist-distilled"]["teacher"] == "fashion-mnist-cnn"
+    kwargs = dict(recipe("mnist", quick=True), teacher="mnist-cnn", distill="soft")
+    with pytest.raises(VitTutorialError, match="not its name 'mnist-cnn'"):
+        fit(build_model("tiny"), mnist_sample.train.sample(64), epochs=1, **{k: v for k, v in kwargs.items()
+                                                                          if k != "epochs"}, progress=False)
+    taught = book.with_teacher(kwargs, "mnist", mnist_sample, quick=True, retrain=True, progress=False)
+    assert isinstance(taught["teacher"], CNN) and not taught["teacher"].training
+    assert (tmp_path / "runs" / "mnist-cnn-quick" / "checkpoint.pt").is_file()  # the teacher was trained first
+    assert kwargs["teacher"] == "mnist-cnn"  # the recipe given is left as it was
+    assert book.with_teacher(recipe("mnist", quick=True), "mnist", mnist_sample) == recipe("mnist", quick=True)

@@ -13,7 +13,7 @@ import vit_tutorial.training
 from vit_tutorial import ImageDataset, ViT, VitTutorialError, evaluate, fit, load_checkpoint, preset, save_checkpoint
 from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
 from vit_tutorial.cnn import CNN, CNNConfig
-from vit_tutorial.training import choose_amp, make_optimizer, param_groups, train_step, warmup_cosine
+from vit_tutorial.training import choose_amp, distillation_loss, make_optimizer, param_groups, train_step, warmup_cosine
 
 QUIET = dict(amp="off", device="cpu", progress=False, verbose=False)
 
@@ -295,6 +295,59 @@ def test_unknown_augmentation_raises():
     assert set(AUGMENTATIONS) >= {"none", "digits"}
     with pytest.raises(VitTutorialError, match="unknown augmentation"):
         get_augment("sepia")
+
+
+# ---------------------------------------------------------------- distillation
+
+
+def test_distillation_loss_reduces_to_cross_entropy_where_it_should():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(16, 10, generator=g), torch.randint(0, 10, (16,), generator=g)
+    ce = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+    agreeing = torch.nn.functional.one_hot(y, 10).float() * 5  # a teacher whose top class is the label
+    assert_close(distillation_loss(logits, y, agreeing, kind="hard", label_smoothing=0.1), ce)
+    other = (y + 1) % 10
+    teacher = torch.nn.functional.one_hot(other, 10).float()
+    assert_close(distillation_loss(logits, y, teacher, kind="hard", weight=1.0),
+                 torch.nn.functional.cross_entropy(logits, other))
+    assert_close(distillation_loss(logits, y, teacher, kind="hard", weight=0.0),
+                 torch.nn.functional.cross_entropy(logits, y))
+    # soft: no extra loss when the student already answers as the teacher does, some when it does not
+    assert_close(distillation_loss(logits, y, logits, kind="soft", weight=0.5),
+                 0.5 * torch.nn.functional.cross_entropy(logits, y))
+    assert distillation_loss(logits, y, teacher * 5, kind="soft", weight=1.0) > 0.1
+    with pytest.raises(VitTutorialError, match="distillation must be"):
+        distillation_loss(logits, y, teacher, kind="warm")
+
+
+def test_a_distilled_student_learns_the_teachers_answers_and_the_teacher_is_untouched(small_data):
+    train, val = small_data
+    torch.manual_seed(1)
+    teacher = ViT(preset("tiny", patch_size=14))  # untrained: its answers are a fixed function of the image
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    answers = evaluate(teacher, train, device="cpu").predictions
+    assert answers.unique().numel() > 1 and (answers != train.labels).float().mean() > 0.5
+    students = {}
+    for name, extra in (("labels", {}), ("teacher", dict(teacher=teacher, distill="hard", distill_weight=1.0))):
+        torch.manual_seed(0)
+        students[name] = ViT(preset("tiny", patch_size=14))
+        fit(students[name], train, val, **small_run(epochs=8, augment=None, label_smoothing=0.0), **extra)
+    agree = {name: (evaluate(m, train, device="cpu").predictions == answers).float().mean().item()
+             for name, m in students.items()}
+    assert agree["teacher"] > agree["labels"] + 0.2, agree
+    assert not teacher.training
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(VitTutorialError, match="distill must be"):
+        fit(ViT(preset("tiny")), train, val, **small_run(epochs=1), teacher=teacher, distill="warm")
+
+
+def test_resume_refuses_a_run_that_had_a_teacher_and_now_has_none(small_data, tmp_path):
+    train, val = small_data
+    teacher = ViT(preset("tiny"))
+    fit(ViT(preset("tiny")), train, val, **small_run(epochs=1), out_dir=tmp_path, teacher=teacher)
+    with pytest.raises(VitTutorialError, match=r"other settings \(distill\)"):
+        fit(ViT(preset("tiny")), train, val, **small_run(epochs=1), out_dir=tmp_path, resume=True)
 
 
 # ---------------------------------------------------------------- evaluation

@@ -125,7 +125,8 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
             path = LOADED_FROM[name] = CHECKPOINTS / f"{name}.pt"
             return model_from_payload(payload, shown_path(path)), History.from_dict(payload["history"]), splits
     out = run_dir(name if seed == 0 else f"{name}-seed{seed}", quick)
-    kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
+    kwargs = with_teacher(recipe(dataset, quick=quick, full=splits.full, preset=name), dataset, splits, quick,
+                          retrain, progress)
     ckpt = LOADED_FROM[name] = out / "checkpoint.pt"
     if ckpt.exists():
         payload = read_checkpoint(ckpt)
@@ -137,6 +138,20 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
     history = fit(model, train, splits.val, **kwargs, seed=seed, out_dir=out,
                   resume=True, snapshot_epochs=snapshot_epochs(kwargs["epochs"]), progress=progress)
     return model.cpu(), history, splits
+
+
+def with_teacher(kwargs: dict, dataset: str, splits: Splits, quick: bool | None = None, retrain: bool | None = None,
+                 progress: bool = True) -> dict:
+    """A recipe (``fit``'s keyword arguments) with the name of its teacher, if it has one, replaced by the model.
+
+    The teacher is the book's model of that name, from ``train_or_load``: the
+    shipped checkpoint where it fits, else trained here first.
+    """
+    name = kwargs.get("teacher")
+    if not isinstance(name, str):
+        return kwargs
+    teacher, _, _ = train_or_load(dataset, quick=quick, retrain=retrain, progress=progress, splits=splits, name=name)
+    return dict(kwargs, teacher=teacher)
 
 
 def snapshots(name: str = "mnist", quick: bool | None = None) -> list:

@@ -104,6 +104,13 @@ def cmd_train(args) -> None:
     splits = load_dataset(args.dataset, args.data_root, download=not args.offline)
     config = model_config(args.preset or args.dataset, args.dataset, splits.train.image_shape)
     kwargs = recipe(args.dataset, quick=args.quick, full=splits.full, preset=args.preset, **changes)
+    teacher = kwargs.get("teacher")
+    if isinstance(teacher, str):  # a distilled model learns from another of the book's models
+        from .book import LOADED_FROM, with_teacher
+        from .utils import shown_path
+
+        kwargs = with_teacher(kwargs, args.dataset, splits, quick=args.quick, progress=not args.no_progress)
+        print(f"Teacher: {teacher} from {shown_path(LOADED_FROM[teacher])} ({kwargs['distill']} distillation)")
     set_seed(args.seed)
     train = splits.train.sample(QUICK_TRAIN_SIZE, args.seed) if args.quick else splits.train
     model = build_model(config)

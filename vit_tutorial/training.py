@@ -134,18 +134,51 @@ def make_optimizer(model: torch.nn.Module, lr: float = 1e-3, weight_decay: float
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.999))
 
 
+DISTILL_KINDS = ("hard", "soft")
+
+
+def distillation_loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor, *, kind: str = "hard",
+                      weight: float = 0.5, temperature: float = 2.0, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Loss of a student that learns from the labels ``y`` and from a teacher's logits (Touvron et al. 2021, DeiT).
+
+    ``kind="hard"``: the teacher's top class counts as a second label,
+    ``(1 - weight) * CE(logits, y) + weight * CE(logits, teacher's argmax)``.
+    ``kind="soft"`` (Hinton et al. 2015): the second term is the KL divergence
+    between the teacher's and the student's distributions at ``temperature``,
+    times ``temperature**2`` so that its gradients keep their scale.
+    """
+    logits, teacher_logits = logits.float(), teacher_logits.float()
+    own = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if kind == "hard":
+        taught = F.cross_entropy(logits, teacher_logits.argmax(1), label_smoothing=label_smoothing)
+    elif kind == "soft":
+        taught = F.kl_div(F.log_softmax(logits / temperature, 1), F.log_softmax(teacher_logits / temperature, 1),
+                          reduction="batchmean", log_target=True) * temperature**2
+    else:
+        raise VitTutorialError(f"distillation must be one of {', '.join(DISTILL_KINDS)}, not {kind!r}")
+    return (1 - weight) * own + weight * taught
+
+
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
-               grad_clip: float | None = None, scheduler=None):
+               grad_clip: float | None = None, scheduler=None, teacher: torch.nn.Module | None = None,
+               distill: dict | None = None):
     """One step of training on a batch: forward, loss, backward, optimizer step (and scheduler step).
 
     Images ``x`` (B, C, H, W) in [0, 1], labels ``y`` (B,); returns the loss
     (a scalar) and the logits (B, K). This is the body of ``train_epoch``'s
-    loop, and what benchmarks/throughput.py times.
+    loop, and what benchmarks/throughput.py times. With a ``teacher`` (a
+    trained classifier in eval mode), the loss is ``distillation_loss`` with
+    the keyword arguments ``distill``.
     """
     with torch.autocast(x.device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
         logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        if teacher is None:
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        else:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            loss = distillation_loss(logits, y, teacher_logits, label_smoothing=label_smoothing, **(distill or {}))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip:
@@ -165,7 +198,8 @@ def expected_image_shape(model: torch.nn.Module) -> tuple:
 def train_epoch(model: torch.nn.Module, data: ImageDataset, optimizer: torch.optim.Optimizer, scheduler,
                 generator: torch.Generator, augment: Augment, *, batch_size: int, device: torch.device,
                 autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
-                grad_clip: float | None = None, bar=None, label: str = "") -> dict:
+                grad_clip: float | None = None, bar=None, label: str = "", teacher: torch.nn.Module | None = None,
+                distill: dict | None = None) -> dict:
     """One pass over ``data`` in an order drawn from ``generator``: augment each batch, then ``train_step``.
 
     Returns the epoch's row of the history: train_loss, train_acc, lr (at
@@ -181,7 +215,8 @@ def train_epoch(model: torch.nn.Module, data: ImageDataset, optimizer: torch.opt
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         x = augment(x, generator)
         loss, logits = train_step(model, optimizer, x, y, autocast_dtype=autocast_dtype,
-                                  label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler)
+                                  label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler,
+                                  teacher=teacher, distill=distill)
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -232,6 +267,10 @@ def fit(
     snapshot_epochs=(),
     progress: bool = True,
     verbose: bool = True,
+    teacher: torch.nn.Module | None = None,
+    distill: str = "hard",
+    distill_weight: float = 0.5,
+    distill_temperature: float = 2.0,
 ) -> History:
     """Train ``model`` (a ``ViT``, a ``CNN``, any classifier with a ``config``) in place; return its history.
 
@@ -246,6 +285,12 @@ def fit(
     run picks up after its last finished epoch and ends exactly as an
     uninterrupted one would. The epochs in ``snapshot_epochs`` (0 = before
     training) also keep a copy of the weights under ``out_dir/snapshots/``.
+
+    With a ``teacher`` (a trained classifier of the same images, e.g. the
+    CNN baseline), the model also learns from the teacher's answers on each
+    augmented batch: ``distill`` "hard" or "soft", ``distill_weight`` and
+    ``distill_temperature`` go to ``distillation_loss``. The teacher is not
+    changed.
     """
     device = torch.device(device) if device is not None else default_device()
     if len(train) == 0:
@@ -254,6 +299,20 @@ def fit(
         raise VitTutorialError(f"the data's images are {tuple(train.image_shape)}, the model expects "
                                f"{expected_image_shape(model)}")
     aug = get_augment(augment, augment_strength)
+    distill_args = None
+    if isinstance(teacher, str):
+        raise VitTutorialError(f"fit needs the teacher model, not its name {teacher!r}: "
+                               f"vit_tutorial.book.with_teacher loads or trains it")
+    if teacher is not None:
+        if distill not in DISTILL_KINDS:
+            raise VitTutorialError(f"distill must be one of {', '.join(DISTILL_KINDS)}, not {distill!r}")
+        if not 0 <= distill_weight <= 1 or not distill_temperature > 0:
+            raise VitTutorialError("distill_weight must be in [0, 1] and distill_temperature positive")
+        if tuple(train.image_shape) != expected_image_shape(teacher):
+            raise VitTutorialError(f"the teacher expects images {expected_image_shape(teacher)}, the data's are "
+                                   f"{tuple(train.image_shape)}")
+        teacher.to(device).eval().requires_grad_(False)
+        distill_args = dict(kind=distill, weight=distill_weight, temperature=distill_temperature)
     model.to(device)
     autocast_dtype = choose_amp(model, device, amp)
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -267,6 +326,9 @@ def fit(
                     grad_clip=grad_clip, seed=seed,
                     amp=str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
                     dataset=train.name, train_size=len(train), val_size=len(val) if val is not None else 0)
+    if teacher is not None:  # only then, so that runs saved before distillation existed still resume
+        settings["distill"] = dict(distill_args, teacher=type(teacher).__name__,
+                                   teacher_parameters=sum(p.numel() for p in teacher.parameters()))
 
     history, start_epoch = History(), 1
     if out_dir is not None:
@@ -286,7 +348,7 @@ def fit(
     for epoch in range(start_epoch, epochs + 1):
         row = train_epoch(model, train, optimizer, scheduler, generator, aug, batch_size=batch_size, device=device,
                           autocast_dtype=autocast_dtype, label_smoothing=label_smoothing, grad_clip=grad_clip,
-                          bar=bar, label=f"{epoch}/{epochs}")
+                          bar=bar, label=f"{epoch}/{epochs}", teacher=teacher, distill=distill_args)
         row["val_loss"], row["val_acc"] = validate(model, val, device, autocast_dtype)
         history.append(epoch=epoch, **row)
         if verbose:  # through the bar when there is one, so that the line does not tear it
