@@ -84,6 +84,26 @@ def config_changes(pairs: list[str]):
         yield field.strip(), value
 
 
+def with_teacher_of(args, kwargs: dict, splits) -> tuple[dict, str | None]:
+    """The recipe ``kwargs`` with its teacher, if any, as a model, and where that model came from.
+
+    ``--teacher CHECKPOINT`` wins over the recipe's teacher (a name, resolved by
+    ``book.with_teacher``); the ``--distill*`` flags change how it teaches.
+    """
+    if args.teacher is not None:
+        payload = read_checkpoint(args.teacher)
+        check_dataset(payload, args.dataset, args.teacher)
+        kwargs, source = dict(kwargs, teacher=model_from_payload(payload, args.teacher)), str(args.teacher)
+    elif isinstance(kwargs.get("teacher"), str):  # the recipe's teacher: the book's shipped model, or trained first
+        name = kwargs["teacher"]
+        kwargs = with_teacher(kwargs, args.dataset, splits, quick=False, progress=False)
+        source = str(shown_path(LOADED_FROM[name]))
+    else:
+        return kwargs, None
+    flags = dict(distill=args.distill, distill_weight=args.distill_weight, distill_temperature=args.distill_temperature)
+    return dict(kwargs, **{k: v for k, v in flags.items() if v is not None}), source
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -108,28 +128,12 @@ def main(argv=None) -> int:
     changes = {k: v for k, v in dict(epochs=args.epochs, augment=args.augment, batch_size=args.batch_size,
                                      lr=args.lr).items() if v is not None}
     kwargs = recipe(args.dataset, full=splits.full, preset=name, **changes)
-    teacher = None
-    if args.teacher is not None:
-        try:
-            payload = read_checkpoint(args.teacher)
-            check_dataset(payload, args.dataset, args.teacher)
-            teacher = model_from_payload(payload, args.teacher)
-        except VitTutorialError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        kwargs.update(teacher=teacher, distill=args.distill or kwargs.get("distill", "hard"))
-    elif isinstance(kwargs.get("teacher"), str):  # the recipe's teacher: the book's shipped model, or trained first
-        args.teacher = kwargs["teacher"]
-        try:
-            kwargs = with_teacher(kwargs, args.dataset, splits, quick=False, progress=False)
-        except VitTutorialError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        teacher = kwargs["teacher"]
-        args.teacher = shown_path(LOADED_FROM[args.teacher])
-    if teacher is not None:
-        kwargs.update({k: v for k, v in dict(distill=args.distill, distill_weight=args.distill_weight,
-                                             distill_temperature=args.distill_temperature).items() if v is not None})
+    try:
+        kwargs, teacher_source = with_teacher_of(args, kwargs, splits)
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    teacher = kwargs.get("teacher")
     set_seed(args.seed)
     model = build_model(config)
     out = args.out or Path("runs") / f"accuracy-{name}"
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
         "preset": name,
         "changes": fields,
         "recipe": {k: v for k, v in kwargs.items() if k != "teacher"},
-        "teacher": str(args.teacher) if teacher is not None else None,
+        "teacher": teacher_source,
         "val_accuracy": val.accuracy,
         "val_interval95": list(val.interval),
         "val_images": len(splits.val),
@@ -174,7 +178,7 @@ def main(argv=None) -> int:
         print(f"test accuracy   {test.accuracy:.2%} (95 % interval {lo:.2%}-{hi:.2%}) on {len(splits.test):,} "
               f"test images ({splits.source})")
     if teacher is not None:
-        print(f"teacher         {args.teacher} ({kwargs['distill']} distillation)")
+        print(f"teacher         {teacher_source} ({kwargs.get('distill', 'hard')} distillation)")
     if result["changes"]:
         print(f"changes         {', '.join(args.set)}")
     print(f"epochs          {result['epochs']}  ({result['images_seen']:,} images seen)")

@@ -48,8 +48,7 @@ def test_a_recipes_teacher_is_the_books_model_of_that_name(tmp_path, monkeypatch
     assert RECIPES["fashion-mnist-distilled"]["teacher"] == "fashion-mnist-cnn"
     kwargs = dict(recipe("mnist", quick=True), teacher="mnist-cnn", distill="soft")
     with pytest.raises(VitTutorialError, match="not its name 'mnist-cnn'"):
-        fit(build_model("tiny"), mnist_sample.train.sample(64), epochs=1, **{k: v for k, v in kwargs.items()
-                                                                          if k != "epochs"}, progress=False)
+        fit(build_model("tiny"), mnist_sample.train.sample(64), **dict(kwargs, epochs=1), progress=False)
     taught = book.with_teacher(kwargs, "mnist", mnist_sample, quick=True, retrain=True, progress=False)
     assert isinstance(taught["teacher"], CNN) and not taught["teacher"].training
     assert (tmp_path / "runs" / "mnist-cnn-quick" / "checkpoint.pt").is_file()  # the teacher was trained first

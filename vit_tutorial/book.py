@@ -125,14 +125,14 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
             path = LOADED_FROM[name] = CHECKPOINTS / f"{name}.pt"
             return model_from_payload(payload, shown_path(path)), History.from_dict(payload["history"]), splits
     out = run_dir(name if seed == 0 else f"{name}-seed{seed}", quick)
-    kwargs = with_teacher(recipe(dataset, quick=quick, full=splits.full, preset=name), dataset, splits, quick,
-                          retrain, progress)
+    kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
     ckpt = LOADED_FROM[name] = out / "checkpoint.pt"
     if ckpt.exists():
         payload = read_checkpoint(ckpt)
         settings = json.loads(payload.get("train_settings", "{}"))
         if int(payload.get("epoch", -1)) == kwargs["epochs"] and settings.get("train_size") == len(train):
             return model_from_payload(payload, ckpt), History.from_dict(payload["history"]), splits
+    kwargs = with_teacher(kwargs, dataset, splits, quick, retrain, progress)  # only now: a finished run needs none
     set_seed(seed)  # the same initial weights as `python -m vit_tutorial train --seed SEED`
     model = build_model(preset(name))
     history = fit(model, train, splits.val, **kwargs, seed=seed, out_dir=out,
