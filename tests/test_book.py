@@ -54,3 +54,20 @@ def test_a_recipes_teacher_is_the_books_model_of_that_name(tmp_path, monkeypatch
     assert (tmp_path / "runs" / "mnist-cnn-quick" / "checkpoint.pt").is_file()  # the teacher was trained first
     assert kwargs["teacher"] == "mnist-cnn"  # the recipe given is left as it was
     assert book.with_teacher(recipe("mnist", quick=True), "mnist", mnist_sample) == recipe("mnist", quick=True)
+
+
+def test_shipped_snapshots_end_with_the_shipped_model_stored_once(tmp_path, monkeypatch):
+    """The last snapshot is the shipped model itself: not stored twice, but still one of the snapshots."""
+    import torch
+
+    if not (book.CHECKPOINTS / "mnist-snapshots.pt").is_file():
+        pytest.skip("no snapshots shipped")
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")  # no run of our own: the shipped files only
+    monkeypatch.delenv("VIT_TUTORIAL_RETRAIN", raising=False)
+    pack = book.read_checkpoint(book.CHECKPOINTS / "mnist-snapshots.pt")
+    final = book.read_checkpoint(book.CHECKPOINTS / "mnist.pt")
+    assert str(final["epoch"]) not in pack["snapshots"]
+    snaps = book.snapshots("mnist", quick=False)
+    assert [e for e, _ in snaps] == book.snapshot_epochs(int(final["epoch"]))
+    last = snaps[-1][1].state_dict()
+    assert all(torch.equal(last[k].half(), v) for k, v in final["model"].items())

@@ -20,7 +20,7 @@ class Attention(nn.Module):
     (B, N, D) -> (B, N, D), and optionally the weights (B, h, N, N).
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, dropout: float = 0.0):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, dropout: float = 0.0, lsa: bool = False):
         super().__init__()
         if dim % num_heads:
             raise VitTutorialError(f"dim {dim} is not a multiple of num_heads {num_heads}")
@@ -33,6 +33,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.dropout = dropout
         self.proj_drop = nn.Dropout(dropout)
+        # Locality self-attention (LSA; Lee et al., 2021, arXiv 2112.13492, section 3.2): each head
+        # learns its own scale in place of the fixed 1/sqrt(d), and no token attends to itself, so
+        # the softmax has to put its weight on the other tokens and can grow sharper.
+        self.lsa = lsa
+        if lsa:
+            self.head_scale = nn.Parameter(torch.full((num_heads,), self.scale))
         # None: choose per call (see use_fused); True / False force one path.
         self.fused: bool | None = None
 
@@ -54,13 +60,21 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(B, N, 3, h, d).permute(2, 0, 3, 1, 4)  # (B, N, 3D) -> (3, B, h, N, d)
         q, k, v = qkv.unbind(0)
         drop = self.dropout if self.training else 0.0
+        if self.lsa:
+            q = q * self.head_scale.view(1, h, 1, 1).to(q.dtype)
+            others = ~torch.eye(N, dtype=torch.bool, device=x.device)  # True where a token may attend
         if return_attention or not self.use_fused(x):
-            attn = (q * self.scale) @ k.transpose(-2, -1)  # (B, h, N, N)
+            attn = (q if self.lsa else q * self.scale) @ k.transpose(-2, -1)  # (B, h, N, N)
+            if self.lsa:
+                attn = attn.masked_fill(~others, float("-inf"))
             attn = attn.softmax(dim=-1)
             out = F.dropout(attn, drop) @ v  # (B, h, N, d)
         else:
             attn = None
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+            if self.lsa:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=others, dropout_p=drop, scale=1.0)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         out = out.transpose(1, 2).reshape(B, N, D)  # (B, h, N, d) -> (B, N, D)
         out = self.proj_drop(self.proj(out))
         return (out, attn) if return_attention else out

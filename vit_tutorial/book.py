@@ -168,15 +168,21 @@ def snapshots(name: str = "mnist", quick: bool | None = None) -> list:
         return [(int(f.stem.split("_")[1]), model_from_payload(read_checkpoint(f), shown_path(f))) for f in files]
     if not quick and shipped.is_file():
         payload = read_checkpoint(shipped)
+        states = dict(payload["snapshots"])
+        final = CHECKPOINTS / f"{name}.pt"
+        if final.is_file():  # the last epoch's weights are the shipped model itself, not stored twice
+            main = read_checkpoint(final)
+            states.setdefault(str(int(main["epoch"])), main["model"])
         out = []
-        for epoch, state in sorted(payload["snapshots"].items(), key=lambda kv: int(kv[0])):
+        for epoch, state in sorted(states.items(), key=lambda kv: int(kv[0])):
             out.append((int(epoch), model_from_payload({**payload, "model": state}, shown_path(shipped))))
         return out
     return [(int(f.stem.split("_")[1]), model_from_payload(read_checkpoint(f), shown_path(f))) for f in files]
 
 
 def _half(state: dict) -> dict:
-    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    """Weights in half precision; the input normalisation (``mean``, ``std``: a few numbers) kept exact."""
+    return {k: v.half() if v.is_floating_point() and k not in ("mean", "std") else v for k, v in state.items()}
 
 
 def ship(name: str, dataset: str, command: str, run: str | Path | None = None, with_snapshots: bool = False) -> Path:
@@ -206,6 +212,9 @@ def ship(name: str, dataset: str, command: str, run: str | Path | None = None, w
     if with_snapshots:
         files = sorted((run / "snapshots").glob("epoch_*.pt"))
         snaps = {str(int(f.stem.split("_")[1])): _half(read_checkpoint(f)["model"]) for f in files}
+        last = snaps.get(str(int(shipped["epoch"])))
+        if last is not None and all(torch.equal(last[k], shipped["model"][k]) for k in shipped["model"]):
+            del snaps[str(int(shipped["epoch"]))]  # the shipped model itself: snapshots() takes it from there
         pack = {k: shipped[k] for k in ("format", "kind", "config", "dataset", "command")}
         pack["snapshots"] = snaps
         atomic_write(CHECKPOINTS / f"{name}-snapshots.pt", lambda f: torch.save(pack, f))

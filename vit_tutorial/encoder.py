@@ -26,10 +26,10 @@ class Block(nn.Module):
     """x + MSA(LN(x)), then x + MLP(LN(x)). (B, N, D) -> (B, N, D)."""
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, qkv_bias: bool = True,
-                 dropout: float = 0.0, eps: float = 1e-6):
+                 dropout: float = 0.0, eps: float = 1e-6, lsa: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, dropout=dropout, lsa=lsa)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = MLP(dim, mlp_dim, dropout=dropout)
 

@@ -16,7 +16,7 @@ from .config import ViTConfig
 from .embeddings import sincos_2d
 from .encoder import Block
 from .errors import VitTutorialError
-from .patches import ConvStem, PatchEmbed
+from .patches import ConvStem, PatchEmbed, ShiftedPatchEmbed
 
 
 class ViT(nn.Module):
@@ -35,6 +35,9 @@ class ViT(nn.Module):
         self.register_buffer("std", torch.tensor(cfg.std).view(1, -1, 1, 1))
         if cfg.stem == "conv":  # the hybrid: a small CNN, then 1x1 patches of its feature map
             self.patch_embed = ConvStem(cfg.image_size, cfg.in_channels, D, cfg.stem_channels, cfg.stem_strides)
+        elif cfg.stem == "shifted":  # shifted patch tokens: each patch with its four half-patch-moved copies
+            self.patch_embed = ShiftedPatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, D,
+                                                 eps=cfg.layer_norm_eps)
         else:
             self.patch_embed = PatchEmbed(cfg.image_size, cfg.patch_size, cfg.in_channels, D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
@@ -44,7 +47,7 @@ class ViT(nn.Module):
             self.register_buffer("pos_embed", sincos_2d(cfg.grid_size, D).unsqueeze(0))
         self.pos_drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            Block(D, cfg.num_heads, cfg.mlp_dim, cfg.qkv_bias, cfg.dropout, cfg.layer_norm_eps)
+            Block(D, cfg.num_heads, cfg.mlp_dim, cfg.qkv_bias, cfg.dropout, cfg.layer_norm_eps, cfg.lsa)
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(D, eps=cfg.layer_norm_eps)
@@ -65,6 +68,9 @@ class ViT(nn.Module):
         nn.init.trunc_normal_(w.view(w.shape[0], -1), std=0.02)
         nn.init.zeros_(self.patch_embed.proj.bias)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for block in self.blocks:
+            if block.attn.lsa:
+                nn.init.constant_(block.attn.head_scale, block.attn.scale)
         if isinstance(self.pos_embed, nn.Parameter):
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
@@ -83,7 +89,10 @@ class ViT(nn.Module):
         """Images (B, C, H, W) in [0, 1] -> tokens (B, N+1, D): equation 1 of the paper."""
         self.check_input(x)
         x = (x - self.mean) / self.std
-        x = self.patch_embed(x)  # (B, N, D)
+        if self.config.stem == "shifted":  # the image's border: a black pixel, normalised the same way
+            x = self.patch_embed(x, fill=(0 - self.mean) / self.std)  # (B, N, D)
+        else:
+            x = self.patch_embed(x)  # (B, N, D)
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (1, 1, D) -> (B, 1, D)
         x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, N+1, D)
         return self.pos_drop(x)

@@ -74,6 +74,59 @@ class ConvStem(nn.Module):
         return x.flatten(2).transpose(1, 2)  # (B, D, gh, gw) -> (B, N, D)
 
 
+class ShiftedPatchEmbed(nn.Module):
+    """Shifted patch tokenisation (SPT; Lee et al., 2021, arXiv 2112.13492, section 3.1).
+
+    The image is moved by half a patch in each of the four diagonal directions;
+    the four moved copies join the image as extra channels, so each P x P patch
+    also holds the pixels around it. Every patch (now 5C x P x P values) is
+    flattened, layer-normalised and mapped to a D-wide token by one linear
+    layer. There is still no convolution: one patch, one token, one shared
+    matrix; only the patch is wider than the tokens it stands for.
+
+    The pixels moved in from outside the image take ``fill`` (per channel).
+    The ViT passes, at every call, the value its own normalisation gives a
+    black pixel: the border must match the background exactly, or the layer
+    norm of an empty patch (all five copies nearly equal) blows the tiny
+    difference up into a large token.
+
+    (B, C, H, W) -> (B, N, D) with N = (H / P) * (W / P).
+    """
+
+    SHIFTS = ((-1, -1), (1, -1), (-1, 1), (1, 1))  # (right, down) in units of half a patch
+
+    def __init__(self, image_size: int = 28, patch_size: int = 4, in_channels: int = 1, embed_dim: int = 64,
+                 fill=None, eps: float = 1e-6):
+        super().__init__()
+        if patch_size < 2 or image_size % patch_size:
+            raise VitTutorialError(f"shifted patches need a patch_size of at least 2 that divides image_size "
+                                   f"{image_size}, not {patch_size}")
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.in_channels = in_channels
+        self.grid_size = image_size // patch_size
+        self.num_patches = self.grid_size**2
+        fill = torch.zeros(in_channels) if fill is None else torch.as_tensor(fill, dtype=torch.float32)
+        self.register_buffer("fill", fill.reshape(1, in_channels, 1, 1), persistent=False)
+        width = 5 * in_channels * patch_size**2
+        self.norm = nn.LayerNorm(width, eps=eps)
+        self.proj = nn.Linear(width, embed_dim)
+
+    def shifted(self, x: torch.Tensor, right: int, down: int, fill: torch.Tensor | None = None) -> torch.Tensor:
+        """x moved ``right`` pixels to the right and ``down`` pixels down (negative: the other way)."""
+        H, W = x.shape[-2:]
+        fill = self.fill if fill is None else fill.reshape(1, -1, 1, 1)
+        out = fill.to(x.dtype).expand_as(x).clone()
+        out[..., max(down, 0):H + min(down, 0), max(right, 0):W + min(right, 0)] = \
+            x[..., max(-down, 0):H + min(-down, 0), max(-right, 0):W + min(-right, 0)]
+        return out
+
+    def forward(self, x: torch.Tensor, fill: torch.Tensor | None = None) -> torch.Tensor:
+        s = self.patch_size // 2
+        x = torch.cat([x, *(self.shifted(x, r * s, d * s, fill) for r, d in self.SHIFTS)], dim=1)  # (B, 5C, H, W)
+        return self.proj(self.norm(patchify(x, self.patch_size)))  # (B, N, 5C*P*P) -> (B, N, D)
+
+
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, C*P*P): every patch flattened, row by row.
 
