@@ -181,3 +181,20 @@ def test_spt_lsa_model_trains_saves_and_loads(tmp_path):
 def test_bad_locality_settings_are_refused(changes, message):
     with pytest.raises(VitTutorialError, match=message):
         ViTConfig(**changes)
+
+
+def test_saved_trials_keep_their_names_when_a_later_option_is_off():
+    """A trial key ignores lsa=False (every trial saved before it existed), but not lsa=True."""
+    import hashlib
+    import json
+
+    from vit_tutorial.data import ImageDataset
+    from vit_tutorial.search import trial_key
+
+    data = ImageDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]), ["a", "b"], "toy")
+    cfg = preset("mnist")
+    fields = {k: v for k, v in cfg.to_dict().items() if k != "lsa"}  # the config as it was before lsa existed
+    what = dict(config=fields, fit={"epochs": 2}, seed=0, data=["toy", 4, 2, 4, 2])
+    before = hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    assert trial_key(cfg, {"epochs": 2}, 0, data, data) == before
+    assert trial_key(cfg.replace(lsa=True), {"epochs": 2}, 0, data, data) != before

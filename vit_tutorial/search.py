@@ -55,9 +55,15 @@ def _jsonable(value):
     return dataclasses.asdict(value) if isinstance(value, Augment) else value
 
 
+# Config fields added after results were first saved, with the value every earlier model had: left out of the
+# key at that value, so that a new option does not orphan the saved results of the trials that do not use it.
+LATER_FIELDS = {"lsa": False}
+
+
 def trial_key(config: ViTConfig, fit_kwargs: dict, seed: int, train: ImageDataset, val: ImageDataset) -> str:
     """A name for one trial that changes whenever anything that affects its result changes."""
-    what = dict(config=config.to_dict(), fit={k: _jsonable(v) for k, v in sorted(fit_kwargs.items())},
+    fields = {k: v for k, v in config.to_dict().items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    what = dict(config=fields, fit={k: _jsonable(v) for k, v in sorted(fit_kwargs.items())},
                 seed=seed, data=[train.name, len(train), int(train.labels.sum()), len(val), int(val.labels.sum())])
     return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
