@@ -26,16 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
-from vit_tutorial.data import ImageDataset, load_dataset  # noqa: E402
-from vit_tutorial.evaluation import evaluate, mcnemar, wilson_interval  # noqa: E402
-from vit_tutorial.training import cpu_bf16_support, fit  # noqa: E402
-from vit_tutorial.utils import set_seed  # noqa: E402
+from vit_tutorial.config import recipe  # noqa: E402
+from vit_tutorial.evaluation import mcnemar, wilson_interval  # noqa: E402
+from vit_tutorial.training import cpu_bf16_support  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from cv_recipes import cross_validate, sample_pool_and_folds  # noqa: E402
 from throughput import cpu_model  # noqa: E402
 
 
@@ -47,31 +45,16 @@ def main() -> None:
     ap.add_argument("--baseline", type=int, default=80, help="the number of epochs each candidate is tested against")
     ap.add_argument("--json", default=None, help="also write the per-digit results here")
     args = ap.parse_args()
-    from sklearn.model_selection import StratifiedKFold
-
-    splits = load_dataset("mnist", ROOT / "data", verbose=False)
-    if splits.full:
-        raise SystemExit("this benchmark is about the 5,000-digit offline sample; the full MNIST is loaded")
-    pool = ImageDataset(torch.cat([splits.train.images, splits.val.images]),
-                        torch.cat([splits.train.labels, splits.val.labels]), splits.train.classes, "mnist")
+    pool, folds = sample_pool_and_folds(args.folds)
     print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
           f"torch {torch.__version__}")
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0")
-    folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(np.zeros(len(pool)),
-                                                                                pool.labels.numpy()))
     results = {}
     start = time.perf_counter()
     for name in args.presets:
         for epochs in args.epochs:
-            correct = torch.zeros(len(pool), dtype=torch.bool)
             t0 = time.perf_counter()
-            for k, (train_idx, test_idx) in enumerate(folds):
-                kwargs = recipe("mnist", full=False, preset=name, epochs=epochs)
-                set_seed(k)
-                model = build_model(preset(name))
-                fit(model, pool.subset(np.sort(train_idx)), None, **kwargs, seed=k, progress=False, verbose=False)
-                ev = evaluate(model, pool.subset(np.sort(test_idx)), device="cpu")
-                correct[torch.as_tensor(np.sort(test_idx))] = ev.predictions == ev.labels
+            correct = cross_validate(pool, folds, name, **recipe("mnist", full=False, preset=name, epochs=epochs))
             n = int(correct.sum())
             lo, hi = wilson_interval(n, len(pool))
             results[(name, epochs)] = correct

@@ -42,7 +42,9 @@
 #    (distillation, as in DeiT);
 # 6. a ViT that keeps its tokens and attention free of convolutions but
 #    builds in a little locality (shifted patch tokens and locality
-#    self-attention), taught by the same CNN.
+#    self-attention), taught by the same CNN;
+# 7. the hybrid with the same attention and the same teacher: the first
+#    model in this book that the CNN does not beat on clothes.
 
 # %%
 # %matplotlib inline
@@ -54,7 +56,7 @@ from torch.testing import assert_close
 
 from vit_tutorial import ViT, build_model, default_device, from_torchvision, load_dataset, mcnemar
 from vit_tutorial import patchify, quick_mode, set_seed
-from vit_tutorial.book import DATA, IMAGES, results_dir, train_or_load, training_set
+from vit_tutorial.book import DATA, IMAGES, model_point, results_dir, train_or_load, training_set
 from vit_tutorial.config import recipe
 from vit_tutorial.evaluation import batched
 from vit_tutorial.inspect import attention_rollout, cls_attention
@@ -698,6 +700,57 @@ if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
 # one mask per attention).
 
 # %% [markdown]
+# ## The hybrid, taught
+#
+# What helped the pure ViT can be given to the hybrid as well: locality
+# self-attention in its encoder (its tokens are already local, from the
+# stem) and the CNN as its teacher, with the soft loss above. That is the
+# preset `fashion-mnist-hybrid-lsa-distilled`: the hybrid's stem, encoder
+# and recipe, 48 more parameters (one scale per head), 912,410 in all.
+#
+# One run, chosen on the validation images only (30 epochs, seed 0;
+# `benchmarks/results/fashion-hybrid-lsa-distilled-cpu-2core-2026-12-02.txt`):
+# **94.38 %**, against 93.38 % for the shipped hybrid (107 against 57
+# images, p = 0.0001) and 93.64 % for the CNN (98 against 61, p = 0.004).
+# It ran on another CPU than the shipped models (a Zen 3 AMD EPYC without
+# bfloat16, so in float32), in 12,912 s of training on one core. A second
+# run, the hybrid taught without LSA, was stopped after 5 epochs to free
+# the core (it was 0.8 points behind at that point), so which of the two
+# changes gives more we did not measure.
+#
+# Its weights are not shipped: they would take `checkpoints/` past its
+# 10 MB. The book ships its row instead (its accuracy, and which test
+# images it got right) in `checkpoints/results/models/`; with
+# `VIT_TUTORIAL_RETRAIN=1` the cell below trains the model. Its test
+# accuracy, scored once:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+best = model_point("fashion-mnist-hybrid-lsa-distilled", "fashion-mnist", fashion, tests["fashion-mnist"])
+assert build_model("fashion-mnist-hybrid-lsa-distilled").config.lsa
+paired_table(best, "taught hybrid", (("hybrid", whole["fashion-mnist-hybrid"]),
+                                     ("hybrid + LSA, taught by the CNN", best),
+                                     ("ViT + SPT + LSA, taught", local_point),
+                                     ("CNN (the teacher)", whole["fashion-mnist-cnn"])))
+
+# %%
+if best["epochs"] >= 10:  # the book's run (not quick mode)
+    assert best["test_acc"] > whole["fashion-mnist-hybrid"]["test_acc"]
+    assert mcnemar(correct_of(best), correct_of(whole["fashion-mnist-hybrid"]))["p_value"] < 0.01
+    assert mcnemar(correct_of(best), correct_of(whole["fashion-mnist-cnn"]))["p_value"] > 0.05  # a tie
+
+# %% [markdown]
+# On the 10,000 test images the taught hybrid reaches 93.69 % (95 %
+# interval 93.2-94.1 %): 0.6 points above the shipped hybrid (205 against
+# 143 images, p = 0.001), and level with its own teacher, the CNN at
+# 93.55 % (198 against 184 images, p = 0.5: a tie). Every other ViT in
+# this notebook is behind the CNN on clothes; this one is not, and it is
+# not ahead of it either. The validation images had it ahead of the CNN
+# by 0.7 points; the test images, touched once, do not confirm that, which
+# is why the choice and the claim are made on different images. It still
+# misses 94 %.
+
+# %% [markdown]
 # ## What to do with a small dataset
 #
 # From these measurements, in the order we would try them:
@@ -711,14 +764,19 @@ if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
 #    become tokens. On clothes it was ahead of the pure ViT at every size,
 #    by 3.7 points on all 55,000; on digits, at the same number of images
 #    seen, it was ahead or tied. It costs more per image (its tokens are 49
-#    instead of 16 on digits).
+#    instead of 16 on digits). With locality self-attention and the CNN as
+#    teacher it drew level with the CNN on clothes (93.7 against 93.55 %).
 # 3. **Augment.** Shifts, small rotations and zooms for digits, mirrors and
 #    shifts for clothes (notebooks 06, 10 and 12): each teaches a little of
 #    what a convolution assumes.
 # 4. **Let a CNN teach it.** Keep the pure ViT and add the CNN's
 #    probabilities to its loss (soft distillation): on all 55,000 clothes
 #    it gained 0.8 points on the test images (p = 0.0008), far less than
-#    the convolutional stem's 3.7.
+#    the convolutional stem's 3.7. It is no sure win: on the 4,000 digits,
+#    cross-validated (`benchmarks/cv_recipes.py`, a teacher trained on
+#    each fold's own digits), the taught hybrid scored 98.29 % against
+#    98.40 % for the hybrid alone (p = 0.6, a tie), while the CNN itself
+#    scored 99.22 %.
 # 5. **Build a little locality into the ViT.** Shifted patch tokens and
 #    locality self-attention (Lee et al., 2021) add 1 % to the parameters
 #    and about an eighth to the training time; with the CNN as teacher they

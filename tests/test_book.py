@@ -71,3 +71,50 @@ def test_shipped_snapshots_end_with_the_shipped_model_stored_once(tmp_path, monk
     assert [e for e, _ in snaps] == book.snapshot_epochs(int(final["epoch"]))
     last = snaps[-1][1].state_dict()
     assert all(torch.equal(last[k].half(), v) for k, v in final["model"].items())
+
+
+def test_a_model_shipped_as_its_row_is_read_back_and_trained_when_it_no_longer_fits(tmp_path, monkeypatch,
+                                                                                    mnist_sample):
+    """model_point: the shipped row in full mode; train_or_load when retraining, or when the row is of another model."""
+    import json
+
+    from vit_tutorial import build_model
+
+    monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.delenv("VIT_TUTORIAL_QUICK", raising=False)
+    row = dict(model="mnist", train_size=len(mnist_sample.train), test_images=len(mnist_sample.test),
+               parameters=build_model("mnist").num_parameters(), test_acc=0.5)
+    folder = tmp_path / "checkpoints" / "results" / "models"
+    folder.mkdir(parents=True)
+    (folder / "mnist.json").write_text(json.dumps(row))
+    trained = []
+
+    def train_or_load(dataset, name=None, splits=None, progress=True):
+        trained.append(name)
+        return build_model(name), book.History.from_dict(dict(epoch=[1], train_acc=[0.1], val_acc=[0.1])), splits
+
+    monkeypatch.setattr(book, "train_or_load", train_or_load)
+    assert book.model_point("mnist", "mnist", mnist_sample) == row and trained == []
+    monkeypatch.setenv("VIT_TUTORIAL_RETRAIN", "1")
+    retrained = book.model_point("mnist", "mnist", mnist_sample)
+    assert trained == ["mnist"] and retrained["test_images"] == len(mnist_sample.test) and "correct" in retrained
+    monkeypatch.delenv("VIT_TUTORIAL_RETRAIN")
+    (folder / "mnist.json").write_text(json.dumps(dict(row, parameters=1234)))  # the preset has changed since
+    book.model_point("mnist", "mnist", mnist_sample)
+    assert trained == ["mnist", "mnist"]
+
+
+def test_the_rows_shipped_for_models_are_those_of_their_presets():
+    import json
+
+    from vit_tutorial import build_model
+    from vit_tutorial.config import preset
+
+    rows = sorted((book.CHECKPOINTS / "results" / "models").glob("*.json"))
+    assert rows, "no model shipped as its row"
+    for path in rows:
+        row = json.loads(path.read_text())
+        assert row["model"] == path.stem and row["parameters"] == build_model(preset(path.stem)).num_parameters()
+        assert len(row["correct"]) == row["test_images"] and row["correct"].count("1") == row["test_correct"]
+        assert row["test_acc"] == pytest.approx(row["test_correct"] / row["test_images"], abs=1e-6)
+        assert row["test_low"] <= row["test_acc"] <= row["test_high"]

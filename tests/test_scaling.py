@@ -6,7 +6,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from vit_tutorial import VitTutorialError
+from vit_tutorial import VitTutorialError, build_model
+from vit_tutorial.config import PRESETS
 from vit_tutorial.data import ImageDataset, Splits
 from vit_tutorial.evaluation import mcnemar
 from vit_tutorial.plots import plot_accuracy_vs_data
@@ -91,6 +92,14 @@ def test_a_point_is_trained_once_then_read_back(tmp_path, monkeypatch):
     path.write_text("{ damaged")  # a damaged entry is trained again, not trusted
     with pytest.raises(AssertionError, match="trained again"):
         run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+
+
+def test_a_point_of_a_changed_preset_is_trained_again(tmp_path, monkeypatch):
+    splits = Splits(dataset(300), dataset(50, seed=1), dataset(60, seed=2), "random images", full=False)
+    run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+    monkeypatch.setitem(PRESETS, "mnist", PRESETS["mnist"].replace(depth=1))  # same name, same recipe, other model
+    row = run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+    assert row["parameters"] == build_model("mnist").num_parameters() < 139_018
 
 
 def fake_row(model, size, seed, correct, epochs=80):

@@ -140,6 +140,32 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
     return model.cpu(), history, splits
 
 
+def model_point(name: str, dataset: str, splits: Splits, test=None) -> dict:
+    """The test row (``scaling.full_point``) of the book's model ``name``, trained on the whole training split.
+
+    Most of the book's models ship as checkpoints. A few ship only as this row,
+    in ``checkpoints/results/models/<name>.json`` (their accuracy, and which
+    test images they got right), because their weights would take
+    ``checkpoints/`` past its 10 MB. In full mode that row is read back, unless
+    ``VIT_TUTORIAL_RETRAIN=1``; otherwise, or for a model shipped as a
+    checkpoint, ``train_or_load`` gives the model and it is scored on ``test``
+    (default: the test split).
+    """
+    from .scaling import full_point
+
+    test = splits.test if test is None else test
+    train_size = len(training_set(splits))
+    path = CHECKPOINTS / "results" / "models" / f"{name}.json"
+    if not quick_mode() and not retrain_requested() and path.is_file():
+        row = json.loads(path.read_text())
+        if (row.get("test_images"), row.get("train_size"), row.get("parameters")) == (
+                len(test), train_size, build_model(preset(name)).num_parameters()):
+            LOADED_FROM[name] = path
+            return row
+    model, history, _ = train_or_load(dataset, name=name, splits=splits, progress=False)
+    return full_point(name, dataset, model.eval(), history, train_size, test)
+
+
 def with_teacher(kwargs: dict, dataset: str, splits: Splits, quick: bool | None = None, retrain: bool | None = None,
                  progress: bool = True) -> dict:
     """A recipe (``fit``'s keyword arguments) with the name of its teacher, if it has one, replaced by the model.

@@ -124,7 +124,9 @@ def run_point(name: str, dataset: str, splits: Splits, train_size: int, seed: in
     if path is not None and path.is_file():
         try:
             row = json.loads(path.read_text())
-            if row.get("test_images") == len(test) and row.get("settings") == settings:
+            # a row of another model (the preset has changed since) or of another recipe is trained again
+            same_model = row.get("parameters") == build_model(preset(name)).num_parameters()
+            if row.get("test_images") == len(test) and row.get("settings") == settings and same_model:
                 return row
         except (OSError, json.JSONDecodeError):
             pass  # a damaged or outdated entry: train again and overwrite it

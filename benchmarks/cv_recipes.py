@@ -1,0 +1,236 @@
+"""Cross-validation of training recipes on the 5,000-digit offline MNIST sample.
+
+    python benchmarks/cv_recipes.py CANDIDATE [CANDIDATE ...] [--folds 3] [--json FILE]
+
+A CANDIDATE is ``LABEL=PRESET`` followed by changes, comma-separated:
+``hybrid=mnist-hybrid``, ``hybrid-lsa=mnist-hybrid,lsa=True``,
+``hybrid-taught=mnist-hybrid,teacher=mnist-cnn,distill=soft``. A change names
+either a field of the preset's config (the model changes) or one of ``fit``'s
+keyword arguments (the recipe changes: ``epochs``, ``lr``, ``augment``,
+``distill_weight``, ...). The recipe starts from the preset's own recipe on the
+sample (``config.recipe(..., full=False)``).
+
+``teacher=PRESET`` distils from a model of that preset, trained on each fold's
+training digits with its own recipe, so that no digit a candidate is scored on
+was ever seen by its teacher (the shipped teacher has seen all of them).
+
+As in ``cv_epochs.py``, the 4,500 digits that are not the test split are cut
+into class-balanced folds; every candidate is trained on all folds but one and
+scored on the one left out, so every digit is scored once per candidate. The
+test split is never read. Prints each candidate's pooled accuracy with its
+95 % interval, and McNemar's test of every candidate against the first one on
+the same 4,500 digits. Results are kept under ``runs/cv/`` and reused when the
+same candidate is asked for again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
+from vit_tutorial.data import ImageDataset, load_dataset  # noqa: E402
+from vit_tutorial.errors import VitTutorialError  # noqa: E402
+from vit_tutorial.evaluation import evaluate, mcnemar, wilson_interval  # noqa: E402
+from vit_tutorial.training import cpu_bf16_support, fit  # noqa: E402
+from vit_tutorial.utils import atomic_write, set_seed  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from throughput import cpu_model  # noqa: E402
+
+CACHE = ROOT / "runs" / "cv"
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "augment",
+               "augment_strength", "grad_clip", "teacher", "distill", "distill_weight", "distill_temperature")
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One recipe to cross-validate: a preset, changes to its model, changes to its recipe."""
+
+    label: str
+    preset: str
+    model_changes: dict
+    recipe_changes: dict
+
+    @classmethod
+    def parse(cls, text: str) -> Candidate:
+        label, sep, rest = text.partition("=")
+        if not sep or not label or not rest:
+            raise VitTutorialError(f"a candidate is LABEL=PRESET[,FIELD=VALUE...], not {text!r}")
+        name, *pairs = [p.strip() for p in re.split(r",(?![^()]*\))", rest)]  # not the commas inside (32, 64)
+        fields = {f.name for f in dataclasses.fields(preset(name))}
+        model_changes, recipe_changes = {}, {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise VitTutorialError(f"{label}: a change is FIELD=VALUE, not {pair!r}")
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass  # text, e.g. augment=digits or teacher=mnist-cnn
+            if key in fields:
+                model_changes[key] = value
+            elif key in RECIPE_KEYS:
+                recipe_changes[key] = value
+            else:
+                raise VitTutorialError(f"{label}: {key!r} is neither a field of the {name} preset nor a recipe "
+                                       f"setting ({', '.join(RECIPE_KEYS)})")
+        if "teacher" in recipe_changes:
+            preset(recipe_changes["teacher"])  # an unknown teacher fails now, not after hours of training
+        return cls(label, name, model_changes, recipe_changes)
+
+    def recipe(self) -> dict:
+        return recipe("mnist", full=False, preset=self.preset, **self.recipe_changes)
+
+    def key(self, folds: int) -> str:
+        """What the result depends on, as a file name: the same candidate asked for again is read back."""
+        teacher = self.recipe_changes.get("teacher")
+        return spec_key(self.preset, self.model_changes, self.recipe(), folds,
+                        teacher and spec_key(teacher, {}, recipe("mnist", full=False, preset=teacher), folds))
+
+
+def spec_key(*spec) -> str:
+    """A short name for what a result depends on (with the torch version: the arithmetic changes with it)."""
+    text = json.dumps([*spec, torch.__version__], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def sample_pool_and_folds(n_folds: int, data_root: Path = ROOT / "data"):
+    """The 4,500 non-test digits of the offline sample and their class-balanced folds (seed 0)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = load_dataset("mnist", data_root, verbose=False)
+    if splits.full:
+        raise SystemExit("this benchmark is about the 5,000-digit offline sample; the full MNIST is loaded")
+    pool = ImageDataset(torch.cat([splits.train.images, splits.val.images]),
+                        torch.cat([splits.train.labels, splits.val.labels]), splits.train.classes, "mnist")
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(np.zeros(len(pool)), pool.labels.numpy())
+    return pool, [(np.sort(a), np.sort(b)) for a, b in folds]
+
+
+def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teachers: list | None = None,
+                   **kwargs) -> torch.Tensor:
+    """Which of ``pool``'s digits a model of preset ``name`` gets right when trained without them.
+
+    ``kwargs``: ``fit``'s; ``teachers``: one trained teacher per fold (or None).
+    Fold k is trained from ``set_seed(k)`` with ``seed=k``.
+    """
+    correct = torch.zeros(len(pool), dtype=torch.bool)
+    for k, (train_idx, held_out) in enumerate(folds):
+        set_seed(k)
+        model = build_model(config if config is not None else preset(name))
+        teacher = dict(teacher=teachers[k]) if teachers else {}
+        fit(model, pool.subset(train_idx), None, **kwargs, **teacher, seed=k, progress=False, verbose=False)
+        ev = evaluate(model, pool.subset(held_out), device="cpu")
+        correct[torch.as_tensor(held_out)] = ev.predictions == ev.labels
+    return correct
+
+
+def fold_teachers(pool: ImageDataset, folds: list, name: str, cache: Path = CACHE) -> tuple[list, torch.Tensor]:
+    """One model of preset ``name`` per fold, trained on that fold's training digits with its own recipe,
+    and which held-out digits those teachers get right (their own cross-validated accuracy)."""
+    models, correct = [], torch.zeros(len(pool), dtype=torch.bool)
+    for k, (train_idx, held_out) in enumerate(folds):
+        kwargs = recipe("mnist", full=False, preset=name)
+        path = cache / "teachers" / f"{name}-{spec_key(name, {}, kwargs, len(folds))}-fold{k}.pt"
+        set_seed(k)
+        model = build_model(preset(name))
+        if path.is_file():
+            model.load_state_dict(torch.load(path, weights_only=True))
+        else:
+            fit(model, pool.subset(train_idx), None, **kwargs, seed=k, progress=False, verbose=False)
+            atomic_write(path, lambda f, m=model: torch.save(m.state_dict(), f))
+        model.eval()
+        ev = evaluate(model, pool.subset(held_out), device="cpu")
+        correct[torch.as_tensor(held_out)] = ev.predictions == ev.labels
+        models.append(model)
+    return models, correct
+
+
+def line(label: str, correct: torch.Tensor, extra: str = "") -> str:
+    n = int(correct.sum())
+    lo, hi = wilson_interval(n, len(correct))
+    return (f"{label:22s} cross-validated accuracy {100 * n / len(correct):.2f} % "
+            f"(95 % interval {100 * lo:.1f}-{100 * hi:.1f}) on {len(correct)} digits{extra}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("candidates", nargs="+", metavar="LABEL=PRESET[,FIELD=VALUE...]")
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the per-digit results here")
+    ap.add_argument("--data-root", type=Path, default=ROOT / "data")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="where results and teachers are kept (default runs/cv)")
+    ap.add_argument("--threads", type=int, help="compute threads (default: torch's, one per core)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        candidates = [Candidate.parse(c) for c in args.candidates]
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    pool, folds = sample_pool_and_folds(args.folds, args.data_root)
+    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
+          f"torch {torch.__version__}")
+    print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0", flush=True)
+    results, teachers, start = {}, {}, time.perf_counter()
+    for c in candidates:
+        kwargs = c.recipe()
+        teacher = kwargs.pop("teacher", None)
+        path = args.cache / f"{c.key(args.folds)}.json"
+        t0 = time.perf_counter()
+        if path.is_file():
+            correct = torch.tensor([ch == "1" for ch in json.loads(path.read_text())["correct"]])
+            extra = ", read back"
+        else:
+            fold_models = None
+            if teacher is not None:
+                if teacher not in teachers:
+                    teachers[teacher] = fold_teachers(pool, folds, teacher, args.cache)
+                    results[f"teacher:{teacher}"] = teachers[teacher][1]
+                    print(line(f"teacher:{teacher}", teachers[teacher][1], ", one per fold"), flush=True)
+                fold_models = teachers[teacher][0]
+            config = preset(c.preset, **c.model_changes)
+            correct = cross_validate(pool, folds, c.preset, config, fold_models, **kwargs)
+            text = json.dumps(dict(label=c.label, spec=args_of(c), correct="".join("1" if v else "0"
+                                                                                 for v in correct.tolist()))).encode()
+            atomic_write(path, lambda f, t=text: f.write(t))
+            extra = f", {time.perf_counter() - t0:.0f} s for {args.folds} folds"
+        params = build_model(preset(c.preset, **c.model_changes)).num_parameters()
+        results[c.label] = correct
+        print(line(c.label, correct, f", {params:,} parameters{extra}"), flush=True)
+    base = candidates[0].label
+    for label, correct in results.items():
+        if label != base:
+            t = mcnemar(correct, results[base])
+            print(f"  {label} vs {base}: right for {label} only {t['a_only']}, for {base} only {t['b_only']}, "
+                  f"McNemar p = {t['p_value']:.2g}")
+    print(f"# total {time.perf_counter() - start:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({label: "".join("1" if v else "0" for v in c.tolist())
+                                         for label, c in results.items()}))
+    return 0
+
+
+def args_of(c: Candidate) -> str:
+    """The candidate as it is written on the command line."""
+    changes = {**c.model_changes, **c.recipe_changes}
+    return ",".join([f"{c.label}={c.preset}", *(f"{k}={v}" for k, v in changes.items())])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""benchmarks/cv_recipes.py: cross-validating recipes on the offline sample, teachers trained per fold."""
+
+import importlib.util
+import json
+import sys
+
+import pytest
+import torch
+from conftest import REPO
+
+from vit_tutorial import config
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+cv = _module("cv_recipes")
+
+
+def test_a_candidate_sorts_its_changes_into_model_and_recipe():
+    c = cv.Candidate.parse("taught=mnist-hybrid,lsa=True,teacher=mnist-cnn,distill=soft,distill_weight=0.7,epochs=9")
+    assert (c.label, c.preset) == ("taught", "mnist-hybrid")
+    assert c.model_changes == {"lsa": True}
+    assert c.recipe_changes == {"teacher": "mnist-cnn", "distill": "soft", "distill_weight": 0.7, "epochs": 9}
+    r = c.recipe()
+    assert r["epochs"] == 9 and r["augment"] == config.RECIPES["mnist-hybrid"]["augment"]
+    # the same candidate has the same key; another change, another key
+    assert c.key(3) == cv.Candidate.parse(cv.args_of(c)).key(3) != cv.Candidate.parse("taught=mnist-hybrid").key(3)
+    assert c.key(3) != c.key(5)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("mnist-hybrid", "a candidate is LABEL=PRESET"),
+    ("a=mnist-hybrid,depth", "a change is FIELD=VALUE"),
+    ("a=mnist-hybrid,dept=3", "'dept' is neither a field of the mnist-hybrid preset nor a recipe setting"),
+    ("a=mnist-vit", "unknown preset 'mnist-vit'"),
+    ("a=mnist,teacher=mnist-cn", "unknown preset 'mnist-cn'"),
+])
+def test_a_bad_candidate_is_one_line_and_exit_2(text, words, capsys):
+    assert cv.main([text]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err
+
+
+def test_a_teacher_is_trained_per_fold_and_results_are_read_back(tmp_path, monkeypatch, capsys):
+    # one-epoch recipes, so that the test takes seconds: the teacher and the students alike
+    monkeypatch.setitem(config.SAMPLE_EPOCHS, "mnist-cnn", 1)
+    common = ["--folds", "2", "--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cv"),
+              "--json", str(tmp_path / "out.json")]
+    plain = "plain=mnist,depth=1,epochs=1"
+    taught = "taught=mnist,depth=1,epochs=1,teacher=mnist-cnn,distill=soft"
+    cnn = "cnn=mnist-cnn,epochs=1"
+    assert cv.main([plain, taught, cnn, *common]) == 0
+    out = capsys.readouterr().out
+    assert "teacher:mnist-cnn " in out and "taught vs plain: right for taught only" in out
+    bits = json.loads((tmp_path / "out.json").read_text())
+    assert set(bits) == {"plain", "taught", "cnn", "teacher:mnist-cnn"} and all(len(b) == 4500 for b in bits.values())
+    # the CNN candidate is trained exactly as its teacher was (same folds, seeds and recipe): same answers
+    assert bits["cnn"] == bits["teacher:mnist-cnn"]
+    assert len(list((tmp_path / "cv" / "teachers").glob("mnist-cnn-*-fold*.pt"))) == 2
+    # the teacher made a difference: its student does not give the plain model's answers
+    assert bits["taught"] != bits["plain"]
+    # asked again, every result is read back, not trained
+    assert cv.main([plain, taught, cnn, *common]) == 0
+    again = capsys.readouterr().out
+    assert again.count("read back") == 3 and "teacher:" not in again
+    assert json.loads((tmp_path / "out.json").read_text()) == {k: bits[k] for k in ("plain", "taught", "cnn")}
+
+
+def test_cv_epochs_folds_are_those_of_cv_recipes(tmp_path):
+    pool, folds = cv.sample_pool_and_folds(3, tmp_path / "data")
+    assert len(pool) == 4500 and [len(b) for _, b in folds] == [1500, 1500, 1500]
+    held_out = torch.cat([torch.as_tensor(b) for _, b in folds]).sort().values
+    assert torch.equal(held_out, torch.arange(4500))  # every digit scored exactly once
+    for train, test in folds:
+        assert not set(train.tolist()) & set(test.tolist())
+        assert torch.bincount(pool.labels[torch.as_tensor(test)]).tolist() == [150] * 10  # class-balanced
