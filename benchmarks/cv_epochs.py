@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the per-digit results here")
     args = ap.parse_args()
     pool, folds = sample_pool_and_folds(args.folds)
-    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
+    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
           f"torch {torch.__version__}")
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0")
     results = {}

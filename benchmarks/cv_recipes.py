@@ -1,6 +1,6 @@
 """Cross-validation of training recipes on the 5,000-digit offline MNIST sample.
 
-    python benchmarks/cv_recipes.py CANDIDATE [CANDIDATE ...] [--folds 3] [--json FILE]
+    python benchmarks/cv_recipes.py CANDIDATE [CANDIDATE ...] [--folds 3] [--split-seed 0] [--json FILE]
 
 A CANDIDATE is ``LABEL=PRESET`` followed by changes, comma-separated:
 ``hybrid=mnist-hybrid``, ``hybrid-lsa=mnist-hybrid,lsa=True``,
@@ -20,7 +20,8 @@ scored on the one left out, so every digit is scored once per candidate. The
 test split is never read. Prints each candidate's pooled accuracy with its
 95 % interval, and McNemar's test of every candidate against the first one on
 the same 4,500 digits. Results are kept under ``runs/cv/`` and reused when the
-same candidate is asked for again.
+same candidate is asked for again. ``--split-seed N`` draws other folds and
+trains them from other seeds: a second look at a lead found on the first split.
 """
 
 from __future__ import annotations
@@ -95,11 +96,22 @@ class Candidate:
     def recipe(self) -> dict:
         return recipe("mnist", full=False, preset=self.preset, **self.recipe_changes)
 
-    def key(self, folds: int) -> str:
+    def key(self, folds: int, split_seed: int = 0) -> str:
         """What the result depends on, as a file name: the same candidate asked for again is read back."""
         teacher = self.recipe_changes.get("teacher")
-        return spec_key(self.preset, self.model_changes, self.recipe(), folds,
-                        teacher and spec_key(teacher, {}, recipe("mnist", full=False, preset=teacher), folds))
+        return spec_key(self.preset, self.model_changes, self.recipe(), fold_spec(folds, split_seed),
+                        teacher and spec_key(teacher, {}, recipe("mnist", full=False, preset=teacher),
+                                             fold_spec(folds, split_seed)))
+
+
+def fold_spec(folds: int, split_seed: int):
+    """How the folds are drawn, for a key (split seed 0 keeps the keys results were first cached under)."""
+    return folds if split_seed == 0 else [folds, split_seed]
+
+
+def fold_seed(k: int, n_folds: int, split_seed: int) -> int:
+    """The training seed of fold k: k for split seed 0, new seeds for every other split."""
+    return k + n_folds * split_seed
 
 
 def spec_key(*spec) -> str:
@@ -108,8 +120,8 @@ def spec_key(*spec) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def sample_pool_and_folds(n_folds: int, data_root: Path = ROOT / "data"):
-    """The 4,500 non-test digits of the offline sample and their class-balanced folds (seed 0)."""
+def sample_pool_and_folds(n_folds: int, data_root: Path = ROOT / "data", split_seed: int = 0):
+    """The 4,500 non-test digits of the offline sample and their class-balanced folds (drawn with ``split_seed``)."""
     from sklearn.model_selection import StratifiedKFold
 
     splits = load_dataset("mnist", data_root, verbose=False)
@@ -117,19 +129,21 @@ def sample_pool_and_folds(n_folds: int, data_root: Path = ROOT / "data"):
         raise SystemExit("this benchmark is about the 5,000-digit offline sample; the full MNIST is loaded")
     pool = ImageDataset(torch.cat([splits.train.images, splits.val.images]),
                         torch.cat([splits.train.labels, splits.val.labels]), splits.train.classes, "mnist")
-    folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(np.zeros(len(pool)), pool.labels.numpy())
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=split_seed).split(np.zeros(len(pool)),
+                                                                               pool.labels.numpy())
     return pool, [(np.sort(a), np.sort(b)) for a, b in folds]
 
 
 def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teachers: list | None = None,
-                   **kwargs) -> torch.Tensor:
+                   split_seed: int = 0, **kwargs) -> torch.Tensor:
     """Which of ``pool``'s digits a model of preset ``name`` gets right when trained without them.
 
     ``kwargs``: ``fit``'s; ``teachers``: one trained teacher per fold (or None).
-    Fold k is trained from ``set_seed(k)`` with ``seed=k``.
+    Fold k is trained from ``set_seed(s)`` with ``seed=s``, s = ``fold_seed(k, ...)`` (k for split seed 0).
     """
     correct = torch.zeros(len(pool), dtype=torch.bool)
     for k, (train_idx, held_out) in enumerate(folds):
+        k = fold_seed(k, len(folds), split_seed)
         set_seed(k)
         model = build_model(config if config is not None else preset(name))
         teacher = dict(teacher=teachers[k]) if teachers else {}
@@ -139,13 +153,15 @@ def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teac
     return correct
 
 
-def fold_teachers(pool: ImageDataset, folds: list, name: str, cache: Path = CACHE) -> tuple[list, torch.Tensor]:
+def fold_teachers(pool: ImageDataset, folds: list, name: str, cache: Path = CACHE,
+                  split_seed: int = 0) -> tuple[list, torch.Tensor]:
     """One model of preset ``name`` per fold, trained on that fold's training digits with its own recipe,
     and which held-out digits those teachers get right (their own cross-validated accuracy)."""
     models, correct = [], torch.zeros(len(pool), dtype=torch.bool)
     for k, (train_idx, held_out) in enumerate(folds):
         kwargs = recipe("mnist", full=False, preset=name)
-        path = cache / "teachers" / f"{name}-{spec_key(name, {}, kwargs, len(folds))}-fold{k}.pt"
+        path = cache / "teachers" / f"{name}-{spec_key(name, {}, kwargs, fold_spec(len(folds), split_seed))}-fold{k}.pt"
+        k = fold_seed(k, len(folds), split_seed)
         set_seed(k)
         model = build_model(preset(name))
         if path.is_file():
@@ -171,6 +187,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("candidates", nargs="+", metavar="LABEL=PRESET[,FIELD=VALUE...]")
     ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="draw other folds (and train them from other seeds) to check a result on a second split")
     ap.add_argument("--json", type=Path, help="also write the per-digit results here")
     ap.add_argument("--data-root", type=Path, default=ROOT / "data")
     ap.add_argument("--cache", type=Path, default=CACHE, help="where results and teachers are kept (default runs/cv)")
@@ -183,15 +201,16 @@ def main(argv=None) -> int:
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    pool, folds = sample_pool_and_folds(args.folds, args.data_root)
-    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support()}, "
+    pool, folds = sample_pool_and_folds(args.folds, args.data_root, args.split_seed)
+    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
           f"torch {torch.__version__}")
-    print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0", flush=True)
+    print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, "
+          f"split seed {args.split_seed}", flush=True)
     results, teachers, start = {}, {}, time.perf_counter()
     for c in candidates:
         kwargs = c.recipe()
         teacher = kwargs.pop("teacher", None)
-        path = args.cache / f"{c.key(args.folds)}.json"
+        path = args.cache / f"{c.key(args.folds, args.split_seed)}.json"
         t0 = time.perf_counter()
         if path.is_file():
             correct = torch.tensor([ch == "1" for ch in json.loads(path.read_text())["correct"]])
@@ -200,12 +219,12 @@ def main(argv=None) -> int:
             fold_models = None
             if teacher is not None:
                 if teacher not in teachers:
-                    teachers[teacher] = fold_teachers(pool, folds, teacher, args.cache)
+                    teachers[teacher] = fold_teachers(pool, folds, teacher, args.cache, args.split_seed)
                     results[f"teacher:{teacher}"] = teachers[teacher][1]
                     print(line(f"teacher:{teacher}", teachers[teacher][1], ", one per fold"), flush=True)
                 fold_models = teachers[teacher][0]
             config = preset(c.preset, **c.model_changes)
-            correct = cross_validate(pool, folds, c.preset, config, fold_models, **kwargs)
+            correct = cross_validate(pool, folds, c.preset, config, fold_models, args.split_seed, **kwargs)
             text = json.dumps(dict(label=c.label, spec=args_of(c), correct="".join("1" if v else "0"
                                                                                  for v in correct.tolist()))).encode()
             atomic_write(path, lambda f, t=text: f.write(t))

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
@@ -79,3 +80,18 @@ def test_cv_epochs_folds_are_those_of_cv_recipes(tmp_path):
     for train, test in folds:
         assert not set(train.tolist()) & set(test.tolist())
         assert torch.bincount(pool.labels[torch.as_tensor(test)]).tolist() == [150] * 10  # class-balanced
+
+
+def test_another_split_seed_draws_other_folds_and_keys(tmp_path):
+    pool, first = cv.sample_pool_and_folds(3, tmp_path / "data")
+    _, second = cv.sample_pool_and_folds(3, tmp_path / "data", split_seed=1)
+    assert [len(b) for _, b in second] == [1500, 1500, 1500]
+    assert torch.equal(torch.cat([torch.as_tensor(b) for _, b in second]).sort().values, torch.arange(4500))
+    assert not any(np.array_equal(a, b) for (_, a), (_, b) in zip(first, second))
+    for _, test in second:
+        assert torch.bincount(pool.labels[torch.as_tensor(test)]).tolist() == [150] * 10
+    c = cv.Candidate.parse("a=mnist-hybrid,teacher=mnist-cnn")
+    assert c.key(3) == c.key(3, 0) != c.key(3, 1) != c.key(3, 2)
+    # split seed 0 trains fold k from seed k, as before the option; other splits from seeds not used by it
+    assert [cv.fold_seed(k, 3, 0) for k in range(3)] == [0, 1, 2]
+    assert [cv.fold_seed(k, 3, 1) for k in range(3)] == [3, 4, 5]
