@@ -143,11 +143,11 @@ def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teac
     """
     correct = torch.zeros(len(pool), dtype=torch.bool)
     for k, (train_idx, held_out) in enumerate(folds):
-        k = fold_seed(k, len(folds), split_seed)
-        set_seed(k)
+        seed = fold_seed(k, len(folds), split_seed)
+        set_seed(seed)
         model = build_model(config if config is not None else preset(name))
         teacher = dict(teacher=teachers[k]) if teachers else {}
-        fit(model, pool.subset(train_idx), None, **kwargs, **teacher, seed=k, progress=False, verbose=False)
+        fit(model, pool.subset(train_idx), None, **kwargs, **teacher, seed=seed, progress=False, verbose=False)
         ev = evaluate(model, pool.subset(held_out), device="cpu")
         correct[torch.as_tensor(held_out)] = ev.predictions == ev.labels
     return correct
@@ -161,13 +161,13 @@ def fold_teachers(pool: ImageDataset, folds: list, name: str, cache: Path = CACH
     for k, (train_idx, held_out) in enumerate(folds):
         kwargs = recipe("mnist", full=False, preset=name)
         path = cache / "teachers" / f"{name}-{spec_key(name, {}, kwargs, fold_spec(len(folds), split_seed))}-fold{k}.pt"
-        k = fold_seed(k, len(folds), split_seed)
-        set_seed(k)
+        seed = fold_seed(k, len(folds), split_seed)
+        set_seed(seed)
         model = build_model(preset(name))
         if path.is_file():
             model.load_state_dict(torch.load(path, weights_only=True))
         else:
-            fit(model, pool.subset(train_idx), None, **kwargs, seed=k, progress=False, verbose=False)
+            fit(model, pool.subset(train_idx), None, **kwargs, seed=seed, progress=False, verbose=False)
             atomic_write(path, lambda f, m=model: torch.save(m.state_dict(), f))
         model.eval()
         ev = evaluate(model, pool.subset(held_out), device="cpu")
