@@ -26,15 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
 
 from vit_tutorial.config import recipe  # noqa: E402
 from vit_tutorial.evaluation import mcnemar, wilson_interval  # noqa: E402
-from vit_tutorial.training import cpu_bf16_support  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from cv_recipes import cross_validate, sample_pool_and_folds  # noqa: E402
-from throughput import cpu_model  # noqa: E402
+from throughput import machine_header  # noqa: E402
 
 
 def main() -> None:
@@ -46,8 +44,7 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the per-digit results here")
     args = ap.parse_args()
     pool, folds = sample_pool_and_folds(args.folds)
-    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
-          f"torch {torch.__version__}")
+    print(machine_header())
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, seed 0")
     results = {}
     start = time.perf_counter()

@@ -46,11 +46,11 @@ from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
 from vit_tutorial.data import ImageDataset, load_dataset  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
 from vit_tutorial.evaluation import evaluate, mcnemar, wilson_interval  # noqa: E402
-from vit_tutorial.training import cpu_bf16_support, fit  # noqa: E402
+from vit_tutorial.training import fit  # noqa: E402
 from vit_tutorial.utils import atomic_write, set_seed  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from throughput import cpu_model  # noqa: E402
+from throughput import machine_header  # noqa: E402
 
 CACHE = ROOT / "runs" / "cv"
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "augment",
@@ -202,8 +202,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     pool, folds = sample_pool_and_folds(args.folds, args.data_root, args.split_seed)
-    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
-          f"torch {torch.__version__}")
+    print(machine_header())
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, "
           f"split seed {args.split_seed}", flush=True)
     results, teachers, start = {}, {}, time.perf_counter()

@@ -20,11 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from throughput import cpu_model  # noqa: E402  (the CPU, named as the other benchmarks name it)
+from throughput import machine_header  # noqa: E402  (the CPU, named as the other benchmarks name it)
 
 from vit_tutorial.data import load_dataset  # noqa: E402
 from vit_tutorial.scaling import MODELS, POINTS, interval_text, run_point  # noqa: E402
-from vit_tutorial.training import cpu_bf16_support  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
-          f"torch {torch.__version__}", flush=True)
+    print(machine_header(), flush=True)
     start = time.perf_counter()
     cache = {}
     for dataset, size, seeds, epochs, models in POINTS:

@@ -334,6 +334,12 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def machine_header() -> str:
+    """The first line of a benchmark's output: the CPU, the threads, native bfloat16 and torch."""
+    return (f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
+            f"torch {torch.__version__}")
+
+
 def machine_info(device: torch.device) -> dict:
     try:
         cores = len(os.sched_getaffinity(0))

@@ -95,3 +95,20 @@ def test_another_split_seed_draws_other_folds_and_keys(tmp_path):
     # split seed 0 trains fold k from seed k, as before the option; other splits from seeds not used by it
     assert [cv.fold_seed(k, 3, 0) for k in range(3)] == [0, 1, 2]
     assert [cv.fold_seed(k, 3, 1) for k in range(3)] == [3, 4, 5]
+
+
+def test_a_taught_candidate_on_another_split_gets_its_own_folds_teachers(tmp_path, monkeypatch, capsys):
+    # fold k of split seed 1 trains from seed k + 2 (two folds): the teacher list must be indexed by the fold
+    monkeypatch.setitem(config.SAMPLE_EPOCHS, "mnist-cnn", 1)
+    common = ["--folds", "2", "--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cv")]
+    taught = "taught=mnist,depth=1,epochs=1,teacher=mnist-cnn,distill=soft"
+    cnn = "cnn=mnist-cnn,epochs=1"
+    for split_seed in (0, 1):
+        out_json = tmp_path / f"split{split_seed}.json"
+        assert cv.main([taught, cnn, *common, "--split-seed", str(split_seed), "--json", str(out_json)]) == 0
+        assert "teacher:mnist-cnn " in capsys.readouterr().out
+    first, second = (json.loads((tmp_path / f"split{s}.json").read_text()) for s in (0, 1))
+    # each split's CNN candidate is trained as that split's teachers were, and each split has its own teachers
+    assert first["cnn"] == first["teacher:mnist-cnn"] and second["cnn"] == second["teacher:mnist-cnn"]
+    assert first["teacher:mnist-cnn"] != second["teacher:mnist-cnn"]
+    assert len(list((tmp_path / "cv" / "teachers").glob("mnist-cnn-*-fold*.pt"))) == 4
