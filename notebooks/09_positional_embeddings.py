@@ -391,7 +391,7 @@ for name, sim in over_training.items():
 # vectors, still short (0.27), moved in a shared direction. By epoch 5 the
 # columns were the more alike kind (+0.107 against +0.018 for rows). From
 # epoch 10 on the row pattern grew steadily (+0.113 to +0.261 at epoch 160),
-# the column pattern stayed small (between +0.024 and +0.063) and pairs that
+# the column pattern stayed small (between +0.024 and +0.049) and pairs that
 # share neither drifted apart (−0.082 to −0.139), while the vectors grew
 # from 0.16 to 2.82, about 18 times longer. Most of that happened in the
 # first 80 epochs: the last 80 moved the row average from +0.253 to +0.261

@@ -84,7 +84,8 @@ def test_a_model_shipped_as_its_row_is_read_back_and_trained_when_it_no_longer_f
     monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
     monkeypatch.delenv("VIT_TUTORIAL_QUICK", raising=False)
     row = dict(model="mnist", train_size=len(mnist_sample.train), test_images=len(mnist_sample.test),
-               parameters=build_model("mnist").num_parameters(), test_acc=0.5)
+               parameters=build_model("mnist").num_parameters(), test_acc=0.5,
+               config=json.loads(json.dumps(build_model("mnist").config.to_dict())))
     folder = tmp_path / "checkpoints" / "results" / "models"
     folder.mkdir(parents=True)
     (folder / "mnist.json").write_text(json.dumps(row))
@@ -100,9 +101,12 @@ def test_a_model_shipped_as_its_row_is_read_back_and_trained_when_it_no_longer_f
     retrained = book.model_point("mnist", "mnist", mnist_sample)
     assert trained == ["mnist"] and retrained["test_images"] == len(mnist_sample.test) and "correct" in retrained
     monkeypatch.delenv("VIT_TUTORIAL_RETRAIN")
-    (folder / "mnist.json").write_text(json.dumps(dict(row, parameters=1234)))  # the preset has changed since
-    book.model_point("mnist", "mnist", mnist_sample)
+    (folder / "mnist.json").write_text(json.dumps(dict(row, config=dict(row["config"], pool="mean"))))
+    book.model_point("mnist", "mnist", mnist_sample)  # the preset has changed since (the same parameter count)
     assert trained == ["mnist", "mnist"]
+    (folder / "mnist.json").write_text(json.dumps({k: v for k, v in row.items() if k != "config"}))
+    book.model_point("mnist", "mnist", mnist_sample)  # a row that does not say which model it is
+    assert trained == ["mnist", "mnist", "mnist"]
 
 
 def test_the_rows_shipped_for_models_are_those_of_their_presets():
@@ -116,6 +120,7 @@ def test_the_rows_shipped_for_models_are_those_of_their_presets():
     for path in rows:
         row = json.loads(path.read_text())
         assert row["model"] == path.stem and row["parameters"] == build_model(preset(path.stem)).num_parameters()
+        assert row["config"] == json.loads(json.dumps(preset(path.stem).to_dict()))
         assert len(row["correct"]) == row["test_images"] and row["correct"].count("1") == row["test_correct"]
         assert row["test_acc"] == pytest.approx(row["test_correct"] / row["test_images"], abs=1e-6)
         assert row["test_low"] <= row["test_acc"] <= row["test_high"]

@@ -201,7 +201,7 @@ def test_shipped_checkpoints_are_small():
     if not SHIPPED:
         pytest.skip("no checkpoints shipped yet")
     total = sum(p.stat().st_size for p in (REPO / "checkpoints").glob("*.pt"))
-    assert total <= 10 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MB, more than 10 MB"
+    assert total <= 10 * 10**6, f"checkpoints/ holds {total / 10**6:.2f} MB, more than 10 MB (10,000,000 bytes)"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

@@ -102,6 +102,23 @@ def test_a_point_of_a_changed_preset_is_trained_again(tmp_path, monkeypatch):
     assert row["parameters"] == build_model("mnist").num_parameters() < 139_018
 
 
+def test_a_point_of_a_preset_changed_without_its_parameter_count_is_trained_again(tmp_path, monkeypatch):
+    splits = Splits(dataset(300), dataset(50, seed=1), dataset(60, seed=2), "random images", full=False)
+    first = run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+    assert first["config"] == json.loads(json.dumps(PRESETS["mnist"].to_dict()))
+    monkeypatch.setitem(PRESETS, "mnist", PRESETS["mnist"].replace(pool="mean"))  # the same weights, read otherwise
+    trained = []
+    real_fit = run_point.__globals__["fit"]
+    monkeypatch.setattr("vit_tutorial.scaling.fit", lambda *a, **k: trained.append(1) or real_fit(*a, **k))
+    row = run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+    assert trained and row["parameters"] == first["parameters"] and row["config"]["pool"] == "mean"
+    stale = json.loads(point_file(tmp_path, "mnist", 100, 0, 2).read_text())
+    del stale["config"]  # a row from before rows kept their config: not trusted
+    point_file(tmp_path, "mnist", 100, 0, 2).write_text(json.dumps(stale))
+    run_point("mnist", "mnist", splits, 100, seed=0, quick=True, cache_dir=tmp_path)
+    assert len(trained) == 2
+
+
 def fake_row(model, size, seed, correct, epochs=80):
     n = sum(correct)
     return dict(model=model, dataset="mnist", train_size=size, seed=seed, epochs=epochs, images_seen=size * epochs,
@@ -128,3 +145,19 @@ def test_summary_averages_seeds_and_compare_pairs_the_same_seed():
     assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
     with pytest.raises(VitTutorialError):
         plot_accuracy_vs_data([])
+
+
+def test_the_shipped_points_are_those_of_the_current_presets_and_recipes():
+    """Every point notebook 13 reads back was trained with today's preset and recipe, so none is read stale."""
+    from vit_tutorial.book import CHECKPOINTS
+    from vit_tutorial.config import preset, recipe
+
+    folder = CHECKPOINTS / "results" / "small-data"
+    for dataset, size, seeds, epochs, models in POINTS:
+        for name in models or MODELS[dataset]:
+            kwargs = recipe(dataset, full=dataset != "mnist", preset=name)  # the digits are the offline sample
+            kwargs["epochs"] = epochs or kwargs["epochs"]
+            for seed in seeds:
+                row = json.loads(point_file(folder, name, size, seed, kwargs["epochs"]).read_text())
+                assert row["config"] == json.loads(json.dumps(preset(name).to_dict())), (name, size, seed)
+                assert row["settings"] == json.loads(json.dumps(kwargs)), (name, size, seed)

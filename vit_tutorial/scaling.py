@@ -6,8 +6,9 @@ split, then scored once on the test split. A point's row keeps, besides its
 accuracy, which test images it got right, so that two models can be compared
 on the same images (``evaluation.mcnemar``).
 
-With ``cache_dir``, each row is kept as one JSON file and a second call with
-the same settings reads it back instead of training.
+With ``cache_dir``, each row is kept as one JSON file, with the recipe and
+the model's config it was trained with, and a second call with the same
+recipe and config reads it back instead of training.
 """
 
 from __future__ import annotations
@@ -119,14 +120,15 @@ def run_point(name: str, dataset: str, splits: Splits, train_size: int, seed: in
     if epochs is not None:
         kwargs["epochs"] = epochs
     settings = json.loads(json.dumps(kwargs))  # as the row keeps them
+    config = json.loads(json.dumps(preset(name).to_dict()))  # the model, as the row keeps it
     test = splits.test if test is None else test
     path = point_file(cache_dir, name, train_size, seed, kwargs["epochs"]) if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
             row = json.loads(path.read_text())
-            # a row of another model (the preset has changed since) or of another recipe is trained again
-            same_model = row.get("parameters") == build_model(preset(name)).num_parameters()
-            if row.get("test_images") == len(test) and row.get("settings") == settings and same_model:
+            # a row of another model (the preset has changed since), of another recipe or without its
+            # model's config is trained again
+            if row.get("test_images") == len(test) and row.get("settings") == settings and row.get("config") == config:
                 return row
         except (OSError, json.JSONDecodeError):
             pass  # a damaged or outdated entry: train again and overwrite it
@@ -141,7 +143,7 @@ def run_point(name: str, dataset: str, splits: Splits, train_size: int, seed: in
     row = dict(model=name, dataset=dataset, train_size=len(train), seed=seed, epochs=kwargs["epochs"],
                images_seen=kwargs["epochs"] * len(train), parameters=model.num_parameters(),
                val_acc=evaluate(model, splits.val, device="cpu").accuracy, train_acc=history.train_acc[-1],
-               seconds=seconds, settings=settings, **score(model, test))
+               seconds=seconds, settings=settings, config=config, **score(model, test))
     if path is not None:
         atomic_write(path, lambda f: f.write(json.dumps(row).encode()))
     return row
@@ -152,7 +154,8 @@ def full_point(name: str, dataset: str, model: torch.nn.Module, history, train_s
     """The row of a model trained on ``train_size`` images elsewhere (the book's shipped models)."""
     return dict(model=name, dataset=dataset, train_size=train_size, seed=0, epochs=len(history),
                 images_seen=len(history) * train_size, parameters=model.num_parameters(),
-                val_acc=history.val_acc[-1], train_acc=history.train_acc[-1], **score(model, test))
+                val_acc=history.val_acc[-1], train_acc=history.train_acc[-1],
+                config=json.loads(json.dumps(model.config.to_dict())), **score(model, test))
 
 
 def summarise(rows: list) -> list:
