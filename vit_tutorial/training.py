@@ -286,6 +286,11 @@ def fit(
     uninterrupted one would. The epochs in ``snapshot_epochs`` (0 = before
     training) also keep a copy of the weights under ``out_dir/snapshots/``.
 
+    ``seed`` fixes the order of the images, the augmentation and dropout. The
+    starting weights were drawn when the model was built, before ``fit``: for
+    a run that repeats, call ``utils.set_seed`` before building the model, as
+    the command line and ``book.train_or_load`` do.
+
     With a ``teacher`` (a trained classifier of the same images, e.g. the
     CNN baseline), the model also learns from the teacher's answers on each
     augmented batch: ``distill`` "hard" or "soft", ``distill_weight`` and
