@@ -427,13 +427,15 @@ for split, data in (("validation", splits.val), ("test", splits.test)):
 #   tie.
 #
 # The same cells with the same seed, executed on 2026-11-27 on another
-# 2-core AMD EPYC with one thread beside other work, gave something else:
+# 2-core AMD EPYC (thread count not recorded) from an earlier commit of the
+# package, gave something else:
 # 96.4 against 95.0 % on validation (18 digits against 11, p = 0.27) and
 # 97.4 against 95.2 % on the test digits (18 against 7, p = 0.043), a narrow
-# win for the book's settings by the book's rule. The random numbers were
-# the same; the machine and the thread count were not, and they change the
-# order in which bfloat16 sums are rounded, which over 40 epochs moved the
-# book's settings by more than a point on the test digits. Earlier still,
+# win for the book's settings by the book's rule. The seed was the same;
+# the machine was not, and the machine and its thread count decide the
+# order in which bfloat16 sums are rounded, the most likely reason the
+# book's settings moved by more than a point on the test digits over 40
+# epochs. Earlier still,
 # a draft of this notebook drew a few extra random numbers before these two
 # runs, so both started from other initial weights; the book's settings
 # then scored 96.2 % on the test digits, a tie (p = 0.44). Three runs, then:
