@@ -54,7 +54,7 @@ from throughput import machine_header  # noqa: E402
 
 CACHE = ROOT / "runs" / "cv"
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "augment",
-               "augment_strength", "grad_clip", "teacher", "distill", "distill_weight", "distill_temperature")
+               "augment_strength", "grad_clip", "teacher", "distill", "distill_weight", "distill_temperature", "ema")
 
 
 @dataclasses.dataclass

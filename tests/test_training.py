@@ -83,9 +83,8 @@ def test_same_seed_same_weights_other_seed_other_weights(small_data):
     assert not torch.equal(models[0].head.weight, models[2].head.weight)
 
 
-def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypatch):
-    train, val = small_data
-    config = preset("tiny", dropout=0.1)
+def same_start(config):
+    """A function that builds a fresh ViT of ``config`` with the same starting weights each time."""
     torch.manual_seed(0)
     start = ViT(config).state_dict()
 
@@ -94,19 +93,30 @@ def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypat
         model.load_state_dict(start)
         return model
 
-    whole = fresh()
-    whole_history = fit(whole, train, val, **small_run(), out_dir=tmp_path / "A")
+    return fresh
 
+
+def interrupted_after_epoch_2(monkeypatch, fit_call) -> None:
+    """Run ``fit_call()`` as if the reader pressed Ctrl-C right after epoch 2 was saved."""
     real_save = vit_tutorial.checkpoint.save_checkpoint  # fit's save_run writes checkpoint.pt with it
 
     def save_then_stop(path, model, **state):
         real_save(path, model, **state)
         if state.get("epoch") == 2:
-            raise KeyboardInterrupt  # as if the reader pressed Ctrl-C right after epoch 2 was saved
+            raise KeyboardInterrupt
 
     with monkeypatch.context() as mp, pytest.raises(KeyboardInterrupt):
         mp.setattr(vit_tutorial.checkpoint, "save_checkpoint", save_then_stop)
-        fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B")
+        fit_call()
+
+
+def test_interrupted_run_resumes_to_the_same_end(small_data, tmp_path, monkeypatch):
+    train, val = small_data
+    config = preset("tiny", dropout=0.1)
+    fresh = same_start(config)
+    whole = fresh()
+    whole_history = fit(whole, train, val, **small_run(), out_dir=tmp_path / "A")
+    interrupted_after_epoch_2(monkeypatch, lambda: fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B"))
     assert load_checkpoint(tmp_path / "B" / "checkpoint.pt") is not None
 
     resumed = ViT(config)  # other initial weights: everything must come from the checkpoint
@@ -378,3 +388,59 @@ def test_evaluation_counts_and_mistakes(tiny_config):
     confidence = ev.probabilities[ev.misclassified, ev.predictions[ev.misclassified]]
     assert (confidence[:-1] >= confidence[1:]).all()  # most confident mistakes first
     assert_close(ev.probabilities.sum(1), torch.ones(30))
+
+
+# ---------------------------------------------------------------- the weight average (fit(ema=...))
+
+
+def test_weight_average_follows_its_formula_by_hand():
+    """Two updates of a WeightAverage against the same arithmetic written out: d = min(decay, (1+t)/(10+t))."""
+    from vit_tutorial.training import WeightAverage
+
+    torch.manual_seed(0)
+    model = CNN(CNNConfig())  # BatchNorm: running statistics are averaged, the step counter is copied
+    average = WeightAverage(model, decay=0.5)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    expected = {k: v.clone().double() if v.is_floating_point() else v.clone() for k, v in start.items()}
+    for t in (1, 2):
+        with torch.no_grad():
+            for v in model.state_dict().values():
+                v.add_(1.0) if v.is_floating_point() else v.add_(3)
+        average.update(model)
+        d = min(0.5, (1 + t) / (10 + t))
+        for k, v in model.state_dict().items():
+            expected[k] = d * expected[k] + (1 - d) * v.double() if v.is_floating_point() else v.clone()
+    assert average.steps == 2
+    for k, v in average.model.state_dict().items():
+        if v.is_floating_point():
+            assert_close(v.double(), expected[k], rtol=0, atol=1e-6, msg=k)
+            assert not torch.equal(v, model.state_dict()[k]), k  # it lags behind the model
+        else:
+            assert torch.equal(v, model.state_dict()[k]), k
+    assert not any(p.requires_grad for p in average.model.parameters())
+    with pytest.raises(VitTutorialError, match="between 0 and 1"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_fit_with_ema_ends_on_the_average_and_resumes_to_the_same_end(small_data, tmp_path, monkeypatch):
+    train, val = small_data
+    config = preset("tiny", dropout=0.1)
+    fresh = same_start(config)
+    plain, averaged = fresh(), fresh()
+    fit(plain, train, val, **small_run())
+    history = fit(averaged, train, val, **small_run(ema=0.9), out_dir=tmp_path / "A")
+    # the same training steps, so the difference is the average alone
+    assert not torch.equal(plain.head.weight, averaged.head.weight)
+    assert evaluate(averaged, val, device="cpu").accuracy == pytest.approx(history.val_acc[-1])
+    assert_same_weights(load_checkpoint(tmp_path / "A" / "checkpoint.pt"), averaged)
+
+    interrupted_after_epoch_2(monkeypatch,
+                              lambda: fit(fresh(), train, val, **small_run(ema=0.9), out_dir=tmp_path / "B"))
+    resumed = ViT(config)
+    again = fit(resumed, train, val, **small_run(ema=0.9), out_dir=tmp_path / "B", resume=True)
+    assert_same_weights(resumed, averaged)
+    assert again.val_acc == history.val_acc
+    # a run saved without the average cannot be resumed with one (other settings), nor the other way round
+    with pytest.raises(VitTutorialError, match=r"other settings \(ema\)"):
+        fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B", resume=True)
+

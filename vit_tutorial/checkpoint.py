@@ -130,16 +130,24 @@ def start_run(out_dir: str | Path, model: ViT | CNN, snapshot: bool = False) -> 
 
 
 def save_run(out_dir: str | Path, model: ViT | CNN, epoch: int, *, optimizer, scheduler, generator: torch.Generator,
-             history: dict, settings: dict, data, snapshot_epochs=()) -> None:
+             history: dict, settings: dict, data, snapshot_epochs=(), average_of=None, average_steps: int = 0) -> None:
     """Save a run after ``epoch``: ``checkpoint.pt`` holds all that ``resume_run`` needs (weights, optimizer,
     schedule, both random generators, ``history`` as a dict, the training ``settings``), ``history.json`` the
-    history alone; an epoch in ``snapshot_epochs`` also keeps its weights under ``snapshots/``."""
+    history alone; an epoch in ``snapshot_epochs`` also keeps its weights under ``snapshots/``.
+
+    When ``model`` is a weight average (``fit(ema=...)``), ``average_of`` is the model being trained: its
+    weights are kept too, as ``train_weights``, with the average's step count, so that a resumed run goes on
+    from both."""
     out = Path(out_dir)
     record = dataset_record(data)
+    extra = {}
+    if average_of is not None:
+        extra = dict(train_weights={k: v.detach().cpu() for k, v in average_of.state_dict().items()},
+                     average_steps=average_steps)
     save_checkpoint(out / "checkpoint.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(), generator=generator.get_state(),
                     torch_rng=torch.get_rng_state(), history=history, train_settings=json.dumps(settings),
-                    classes=list(data.classes), dataset=record)
+                    classes=list(data.classes), dataset=record, **extra)
     atomic_write(out / "history.json", lambda f: f.write(json.dumps(history, indent=1).encode()))
     if epoch in snapshot_epochs:
         save_checkpoint(out / "snapshots" / f"epoch_{epoch:03d}.pt", model, epoch=epoch,
@@ -147,7 +155,7 @@ def save_run(out_dir: str | Path, model: ViT | CNN, epoch: int, *, optimizer, sc
 
 
 def resume_run(out_dir: str | Path, model: ViT | CNN, optimizer, scheduler, generator: torch.Generator,
-               settings: dict) -> tuple[int, dict] | None:
+               settings: dict, average=None) -> tuple[int, dict] | None:
     """Load an interrupted run from ``out_dir/checkpoint.pt`` into ``model``, ``optimizer``, ``scheduler``,
     ``generator`` and torch's global generator; return (its last finished epoch, its history as a dict).
 
@@ -166,7 +174,14 @@ def resume_run(out_dir: str | Path, model: ViT | CNN, optimizer, scheduler, gene
     saved = model_from_payload(state, path)
     if type(saved) is not type(model) or saved.config != model.config:
         raise VitTutorialError(f"{path} holds a model of another configuration")
-    model.load_state_dict(saved.state_dict())  # copies into the model's own tensors, on its device
+    if average is not None:  # the checkpoint's model is the average; the training weights are kept beside it
+        if "train_weights" not in state:
+            raise VitTutorialError(f"{path} holds no training weights beside its average; start the run afresh")
+        average.model.load_state_dict(saved.state_dict())
+        average.steps = int(state["average_steps"])
+        model.load_state_dict(state["train_weights"])
+    else:
+        model.load_state_dict(saved.state_dict())  # copies into the model's own tensors, on its device
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"])

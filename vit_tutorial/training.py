@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -195,12 +196,42 @@ def expected_image_shape(model: torch.nn.Module) -> tuple:
     return (cfg.in_channels, cfg.image_size, cfg.image_size)
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights (Polyak averaging; the "model EMA" of DeiT).
+
+    ``update(model)`` after each optimizer step moves every weight and
+    normalisation statistic of ``self.model``, a copy of the model, a fraction
+    ``1 - d`` of the way to the model's, with ``d = min(decay, (1 + t) / (10 + t))``
+    at step ``t``: the short early horizon keeps the average from remembering
+    the random starting weights. With ``decay=0.999`` the average spans about
+    the last thousand steps.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0 < decay < 1:
+            raise VitTutorialError(f"the weight average's decay must be between 0 and 1, not {decay!r}")
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for mine, theirs in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1 - d)
+            else:  # counters such as BatchNorm's num_batches_tracked
+                mine.copy_(theirs)
+
+
 def train_epoch(model: torch.nn.Module, data: ImageDataset, optimizer: torch.optim.Optimizer, scheduler,
                 generator: torch.Generator, augment: Augment, *, batch_size: int, device: torch.device,
                 autocast_dtype: torch.dtype | None = None, label_smoothing: float = 0.0,
                 grad_clip: float | None = None, bar=None, label: str = "", teacher: torch.nn.Module | None = None,
-                distill: dict | None = None) -> dict:
-    """One pass over ``data`` in an order drawn from ``generator``: augment each batch, then ``train_step``.
+                distill: dict | None = None, average: WeightAverage | None = None) -> dict:
+    """One pass over ``data`` in an order drawn from ``generator``: augment each batch, then ``train_step``
+    (and, with a ``WeightAverage``, its ``update``).
 
     Returns the epoch's row of the history: train_loss, train_acc, lr (at
     the end of the epoch), seconds and images_per_second. ``bar`` (a tqdm
@@ -217,6 +248,8 @@ def train_epoch(model: torch.nn.Module, data: ImageDataset, optimizer: torch.opt
         loss, logits = train_step(model, optimizer, x, y, autocast_dtype=autocast_dtype,
                                   label_smoothing=label_smoothing, grad_clip=grad_clip, scheduler=scheduler,
                                   teacher=teacher, distill=distill)
+        if average is not None:
+            average.update(model)
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -271,6 +304,7 @@ def fit(
     distill: str = "hard",
     distill_weight: float = 0.5,
     distill_temperature: float = 2.0,
+    ema: float | None = None,
 ) -> History:
     """Train ``model`` (a ``ViT``, a ``CNN``, any classifier with a ``config``) in place; return its history.
 
@@ -296,6 +330,11 @@ def fit(
     augmented batch: ``distill`` "hard" or "soft", ``distill_weight`` and
     ``distill_temperature`` go to ``distillation_loss``. The teacher is not
     changed.
+
+    With ``ema`` (a decay such as 0.999) a ``WeightAverage`` of the weights
+    is kept through training: the validation after each epoch scores the
+    average, the saved checkpoints hold it (and the training weights, for
+    resuming), and at the end the model is given the averaged weights.
     """
     device = torch.device(device) if device is not None else default_device()
     if len(train) == 0:
@@ -320,6 +359,7 @@ def fit(
         distill_args = dict(kind=distill, weight=distill_weight, temperature=distill_temperature)
     model.to(device)
     autocast_dtype = choose_amp(model, device, amp)
+    average = WeightAverage(model, ema) if ema is not None else None
     steps_per_epoch = math.ceil(len(train) / batch_size)
     optimizer = make_optimizer(model, lr, weight_decay)
     scheduler = warmup_cosine_schedule(optimizer, steps_per_epoch, epochs, warmup_epochs)
@@ -334,10 +374,13 @@ def fit(
     if teacher is not None:  # only then, so that runs saved before distillation existed still resume
         settings["distill"] = dict(distill_args, teacher=type(teacher).__name__,
                                    teacher_parameters=sum(p.numel() for p in teacher.parameters()))
+    if average is not None:  # likewise
+        settings["ema"] = ema
 
     history, start_epoch = History(), 1
     if out_dir is not None:
-        done = resume_run(out_dir, model, optimizer, scheduler, generator, settings) if resume else None
+        done = (resume_run(out_dir, model, optimizer, scheduler, generator, settings, average=average)
+                if resume else None)
         if done is not None:
             start_epoch, history = done[0] + 1, History.from_dict(done[1])
             if verbose:
@@ -353,15 +396,21 @@ def fit(
     for epoch in range(start_epoch, epochs + 1):
         row = train_epoch(model, train, optimizer, scheduler, generator, aug, batch_size=batch_size, device=device,
                           autocast_dtype=autocast_dtype, label_smoothing=label_smoothing, grad_clip=grad_clip,
-                          bar=bar, label=f"{epoch}/{epochs}", teacher=teacher, distill=distill_args)
-        row["val_loss"], row["val_acc"] = validate(model, val, device, autocast_dtype)
+                          bar=bar, label=f"{epoch}/{epochs}", teacher=teacher, distill=distill_args,
+                          average=average)
+        scored = average.model if average is not None else model
+        row["val_loss"], row["val_acc"] = validate(scored, val, device, autocast_dtype)
         history.append(epoch=epoch, **row)
         if verbose:  # through the bar when there is one, so that the line does not tear it
             (bar.write if bar is not None else print)(epoch_line(epoch, epochs, row), file=sys.stdout)
         if out_dir is not None:
-            save_run(out_dir, model, epoch, optimizer=optimizer, scheduler=scheduler, generator=generator,
-                     history=history.to_dict(), settings=settings, data=train, snapshot_epochs=snapshot_epochs)
+            save_run(out_dir, scored, epoch, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                     history=history.to_dict(), settings=settings, data=train, snapshot_epochs=snapshot_epochs,
+                     average_of=model if average is not None else None,
+                     average_steps=average.steps if average is not None else 0)
     if bar is not None:
         bar.close()
+    if average is not None:
+        model.load_state_dict(average.model.state_dict())
     model.eval()
     return history
