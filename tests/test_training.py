@@ -443,4 +443,3 @@ def test_fit_with_ema_ends_on_the_average_and_resumes_to_the_same_end(small_data
     # a run saved without the average cannot be resumed with one (other settings), nor the other way round
     with pytest.raises(VitTutorialError, match=r"other settings \(ema\)"):
         fit(fresh(), train, val, **small_run(), out_dir=tmp_path / "B", resume=True)
-

@@ -30,11 +30,16 @@ FORMAT = "vit_tutorial/1"
 KINDS = {"vit": (ViT, ViTConfig), "cnn": (CNN, CNNConfig)}
 
 
+def cpu_state(model: torch.nn.Module) -> dict:
+    """The model's state dict, detached and on the CPU, as checkpoints store it."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
 def save_checkpoint(path: str | Path, model: ViT | CNN, **state) -> None:
     """Write the model's weights and config, plus any extra ``state`` (optimizer, history, ...)."""
     kind = "cnn" if isinstance(model, CNN) else "vit"
     payload = {"format": FORMAT, "kind": kind, "config": json.dumps(model.config.to_dict()),
-               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **state}
+               "model": cpu_state(model), **state}
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -130,20 +135,20 @@ def start_run(out_dir: str | Path, model: ViT | CNN, snapshot: bool = False) -> 
 
 
 def save_run(out_dir: str | Path, model: ViT | CNN, epoch: int, *, optimizer, scheduler, generator: torch.Generator,
-             history: dict, settings: dict, data, snapshot_epochs=(), average_of=None, average_steps: int = 0) -> None:
+             history: dict, settings: dict, data, snapshot_epochs=(), average=None) -> None:
     """Save a run after ``epoch``: ``checkpoint.pt`` holds all that ``resume_run`` needs (weights, optimizer,
     schedule, both random generators, ``history`` as a dict, the training ``settings``), ``history.json`` the
     history alone; an epoch in ``snapshot_epochs`` also keeps its weights under ``snapshots/``.
 
-    When ``model`` is a weight average (``fit(ema=...)``), ``average_of`` is the model being trained: its
-    weights are kept too, as ``train_weights``, with the average's step count, so that a resumed run goes on
-    from both."""
+    With a weight ``average`` (``fit(ema=...)``) the checkpoint's model and the snapshots are the average;
+    the trained ``model``'s weights are kept beside it, as ``train_weights``, with the average's step count,
+    so that ``resume_run`` goes on from both."""
     out = Path(out_dir)
     record = dataset_record(data)
     extra = {}
-    if average_of is not None:
-        extra = dict(train_weights={k: v.detach().cpu() for k, v in average_of.state_dict().items()},
-                     average_steps=average_steps)
+    if average is not None:
+        extra = dict(train_weights=cpu_state(model), average_steps=average.steps)
+        model = average.model
     save_checkpoint(out / "checkpoint.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
                     scheduler=scheduler.state_dict(), generator=generator.get_state(),
                     torch_rng=torch.get_rng_state(), history=history, train_settings=json.dumps(settings),

@@ -398,16 +398,15 @@ def fit(
                           autocast_dtype=autocast_dtype, label_smoothing=label_smoothing, grad_clip=grad_clip,
                           bar=bar, label=f"{epoch}/{epochs}", teacher=teacher, distill=distill_args,
                           average=average)
-        scored = average.model if average is not None else model
-        row["val_loss"], row["val_acc"] = validate(scored, val, device, autocast_dtype)
+        row["val_loss"], row["val_acc"] = validate(average.model if average is not None else model, val, device,
+                                                   autocast_dtype)
         history.append(epoch=epoch, **row)
         if verbose:  # through the bar when there is one, so that the line does not tear it
             (bar.write if bar is not None else print)(epoch_line(epoch, epochs, row), file=sys.stdout)
         if out_dir is not None:
-            save_run(out_dir, scored, epoch, optimizer=optimizer, scheduler=scheduler, generator=generator,
+            save_run(out_dir, model, epoch, optimizer=optimizer, scheduler=scheduler, generator=generator,
                      history=history.to_dict(), settings=settings, data=train, snapshot_epochs=snapshot_epochs,
-                     average_of=model if average is not None else None,
-                     average_steps=average.steps if average is not None else 0)
+                     average=average)
     if bar is not None:
         bar.close()
     if average is not None:
