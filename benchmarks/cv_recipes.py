@@ -20,7 +20,8 @@ scored on the one left out, so every digit is scored once per candidate. The
 test split is never read. Prints each candidate's pooled accuracy with its
 95 % interval, and McNemar's test of every candidate against the first one on
 the same 4,500 digits. Results are kept under ``runs/cv/`` and reused when the
-same candidate is asked for again. ``--split-seed N`` draws other folds and
+same candidate is asked for again; each fold's are kept as soon as it is scored, so
+an interrupted run starts again at the fold it was training. ``--split-seed N`` draws other folds and
 trains them from other seeds: a second look at a lead found on the first split.
 """
 
@@ -135,22 +136,53 @@ def sample_pool_and_folds(n_folds: int, data_root: Path = ROOT / "data", split_s
 
 
 def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teachers: list | None = None,
-                   split_seed: int = 0, **kwargs) -> torch.Tensor:
+                   split_seed: int = 0, fold_cache: Path | None = None, log=None, **kwargs) -> torch.Tensor:
     """Which of ``pool``'s digits a model of preset ``name`` gets right when trained without them.
 
     ``kwargs``: ``fit``'s; ``teachers``: one trained teacher per fold (or None).
     Fold k is trained from ``set_seed(s)`` with ``seed=s``, s = ``fold_seed(k, ...)`` (k for split seed 0).
+    With ``fold_cache`` (a path without suffix), fold k's answers are kept in ``{fold_cache}-fold{k}.json``
+    as soon as it is scored and read back instead of trained again: an interrupted run of many folds
+    loses one fold's training, not all of them. ``log``, if given, is called with a line per fold.
     """
     correct = torch.zeros(len(pool), dtype=torch.bool)
     for k, (train_idx, held_out) in enumerate(folds):
-        seed = fold_seed(k, len(folds), split_seed)
-        set_seed(seed)
-        model = build_model(config if config is not None else preset(name))
-        teacher = dict(teacher=teachers[k]) if teachers else {}
-        fit(model, pool.subset(train_idx), None, **kwargs, **teacher, seed=seed, progress=False, verbose=False)
-        ev = evaluate(model, pool.subset(held_out), device="cpu")
-        correct[torch.as_tensor(held_out)] = ev.predictions == ev.labels
+        t0 = time.perf_counter()
+        path = fold_cache and fold_cache.with_name(f"{fold_cache.name}-fold{k}.json")
+        if path and path.is_file():
+            fold_correct, how = read_answers(path, len(held_out)), "read back"
+        else:
+            seed = fold_seed(k, len(folds), split_seed)
+            set_seed(seed)
+            model = build_model(config if config is not None else preset(name))
+            teacher = dict(teacher=teachers[k]) if teachers else {}
+            fit(model, pool.subset(train_idx), None, **kwargs, **teacher, seed=seed, progress=False, verbose=False)
+            ev = evaluate(model, pool.subset(held_out), device="cpu")
+            fold_correct, how = ev.predictions == ev.labels, f"{time.perf_counter() - t0:.0f} s"
+            if path:
+                text = json.dumps(dict(fold=k, correct=answers_text(fold_correct))).encode()
+                atomic_write(path, lambda f, t=text: f.write(t))
+        correct[torch.as_tensor(held_out)] = fold_correct
+        if log:
+            log(f"  fold {k + 1}/{len(folds)}: {100 * fold_correct.float().mean():.2f} % of {len(held_out)} "
+                f"held-out digits, {how}")
     return correct
+
+
+def answers_text(correct: torch.Tensor) -> str:
+    """Right or wrong for every digit, as the text kept on disk: "1" right, "0" wrong."""
+    return "".join("1" if v else "0" for v in correct.tolist())
+
+
+def read_answers(path: Path, n: int) -> torch.Tensor:
+    """The kept answers (right or wrong, one per digit) of a candidate or of one of its folds."""
+    try:
+        bits = json.loads(path.read_text())["correct"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VitTutorialError(f"{path} is not a kept result ({type(e).__name__}); delete it to train again") from None
+    if not isinstance(bits, str) or len(bits) != n or set(bits) - {"0", "1"}:
+        raise VitTutorialError(f"{path} does not hold {n} answers; delete it to train again")
+    return torch.tensor([ch == "1" for ch in bits])
 
 
 def fold_teachers(pool: ImageDataset, folds: list, name: str, cache: Path = CACHE,
@@ -183,6 +215,40 @@ def line(label: str, correct: torch.Tensor, extra: str = "") -> str:
             f"(95 % interval {100 * lo:.1f}-{100 * hi:.1f}) on {len(correct)} digits{extra}")
 
 
+def run_candidates(candidates: list, pool: ImageDataset, folds: list, args) -> dict:
+    """Every candidate's answers on the pool (and each teacher's), trained or read back, printed as they come."""
+    results, teachers = {}, {}
+    for c in candidates:
+        kwargs = c.recipe()
+        teacher = kwargs.pop("teacher", None)
+        path = args.cache / f"{c.key(args.folds, args.split_seed)}.json"
+        t0 = time.perf_counter()
+        if path.is_file():
+            correct = read_answers(path, len(pool))
+            extra = ", read back"
+        else:
+            fold_models = None
+            if teacher is not None:
+                if teacher not in teachers:
+                    teachers[teacher] = fold_teachers(pool, folds, teacher, args.cache, args.split_seed)
+                    results[f"teacher:{teacher}"] = teachers[teacher][1]
+                    print(line(f"teacher:{teacher}", teachers[teacher][1], ", one per fold"), flush=True)
+                fold_models = teachers[teacher][0]
+            config = preset(c.preset, **c.model_changes)
+            fold_cache = path.with_suffix("")
+            correct = cross_validate(pool, folds, c.preset, config, fold_models, args.split_seed,
+                                     fold_cache=fold_cache, log=lambda s: print(s, flush=True), **kwargs)
+            text = json.dumps(dict(label=c.label, spec=args_of(c), correct=answers_text(correct))).encode()
+            atomic_write(path, lambda f, t=text: f.write(t))
+            for k in range(len(folds)):  # the whole result is kept now; its folds' files are not needed
+                fold_cache.with_name(f"{fold_cache.name}-fold{k}.json").unlink(missing_ok=True)
+            extra = f", {time.perf_counter() - t0:.0f} s for {args.folds} folds"
+        params = build_model(preset(c.preset, **c.model_changes)).num_parameters()
+        results[c.label] = correct
+        print(line(c.label, correct, f", {params:,} parameters{extra}"), flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("candidates", nargs="+", metavar="LABEL=PRESET[,FIELD=VALUE...]")
@@ -205,32 +271,12 @@ def main(argv=None) -> int:
     print(machine_header())
     print(f"# {len(pool)} digits (training + validation splits), {args.folds} class-balanced folds, "
           f"split seed {args.split_seed}", flush=True)
-    results, teachers, start = {}, {}, time.perf_counter()
-    for c in candidates:
-        kwargs = c.recipe()
-        teacher = kwargs.pop("teacher", None)
-        path = args.cache / f"{c.key(args.folds, args.split_seed)}.json"
-        t0 = time.perf_counter()
-        if path.is_file():
-            correct = torch.tensor([ch == "1" for ch in json.loads(path.read_text())["correct"]])
-            extra = ", read back"
-        else:
-            fold_models = None
-            if teacher is not None:
-                if teacher not in teachers:
-                    teachers[teacher] = fold_teachers(pool, folds, teacher, args.cache, args.split_seed)
-                    results[f"teacher:{teacher}"] = teachers[teacher][1]
-                    print(line(f"teacher:{teacher}", teachers[teacher][1], ", one per fold"), flush=True)
-                fold_models = teachers[teacher][0]
-            config = preset(c.preset, **c.model_changes)
-            correct = cross_validate(pool, folds, c.preset, config, fold_models, args.split_seed, **kwargs)
-            text = json.dumps(dict(label=c.label, spec=args_of(c), correct="".join("1" if v else "0"
-                                                                                 for v in correct.tolist()))).encode()
-            atomic_write(path, lambda f, t=text: f.write(t))
-            extra = f", {time.perf_counter() - t0:.0f} s for {args.folds} folds"
-        params = build_model(preset(c.preset, **c.model_changes)).num_parameters()
-        results[c.label] = correct
-        print(line(c.label, correct, f", {params:,} parameters{extra}"), flush=True)
+    start = time.perf_counter()
+    try:
+        results = run_candidates(candidates, pool, folds, args)
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     base = candidates[0].label
     for label, correct in results.items():
         if label != base:
@@ -239,8 +285,7 @@ def main(argv=None) -> int:
                   f"McNemar p = {t['p_value']:.2g}")
     print(f"# total {time.perf_counter() - start:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({label: "".join("1" if v else "0" for v in c.tolist())
-                                         for label, c in results.items()}))
+        args.json.write_text(json.dumps({label: answers_text(c) for label, c in results.items()}))
     return 0
 
 

@@ -112,3 +112,42 @@ def test_a_taught_candidate_on_another_split_gets_its_own_folds_teachers(tmp_pat
     assert first["cnn"] == first["teacher:mnist-cnn"] and second["cnn"] == second["teacher:mnist-cnn"]
     assert first["teacher:mnist-cnn"] != second["teacher:mnist-cnn"]
     assert len(list((tmp_path / "cv" / "teachers").glob("mnist-cnn-*-fold*.pt"))) == 4
+
+
+def test_an_interrupted_run_starts_again_at_the_fold_it_was_training(tmp_path, monkeypatch, capsys):
+    common = ["--folds", "3", "--data-root", str(tmp_path / "data"), "--json", str(tmp_path / "out.json")]
+    plain = "plain=mnist,depth=1,epochs=1"
+    assert cv.main([plain, *common, "--cache", str(tmp_path / "whole")]) == 0
+    uninterrupted = json.loads((tmp_path / "out.json").read_text())["plain"]
+    assert capsys.readouterr().out.count("held-out digits, ") == 3  # a line per fold as it is scored
+
+    real_fit, calls = cv.fit, []
+
+    def fit_stopped_in_fold_two(*args, **kwargs):  # as if Ctrl-C came while the second fold trained
+        calls.append(kwargs["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(cv, "fit", fit_stopped_in_fold_two)
+    cache = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        cv.main([plain, *common, "--cache", str(cache)])
+    assert [p.name.split("-")[-1] for p in cache.glob("*-fold*.json")] == ["fold0.json"]
+    calls.clear()
+    monkeypatch.setattr(cv, "fit", lambda *a, **k: (calls.append(k["seed"]), real_fit(*a, **k))[1])
+    assert cv.main([plain, *common, "--cache", str(cache)]) == 0
+    assert calls == [1, 2] and "fold 1/3: " in capsys.readouterr().out  # fold 0 read back, not trained
+    assert json.loads((tmp_path / "out.json").read_text())["plain"] == uninterrupted
+    assert not list(cache.glob("*-fold*.json")) and len(list(cache.glob("*.json"))) == 1  # the whole result kept
+
+
+@pytest.mark.parametrize("content", ['{"correct": "10"}', "not json", '{"answers": "1"}'])
+def test_a_damaged_kept_result_is_one_line_and_exit_2(tmp_path, content, capsys):
+    plain = cv.Candidate.parse("plain=mnist,depth=1,epochs=1")
+    (tmp_path / "cv").mkdir()
+    (tmp_path / "cv" / f"{plain.key(3)}.json").write_text(content)
+    args = ["plain=mnist,depth=1,epochs=1", "--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cv")]
+    assert cv.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "delete it to train again" in err and "\n" not in err
