@@ -20,9 +20,10 @@ scored on the one left out, so every digit is scored once per candidate. The
 test split is never read. Prints each candidate's pooled accuracy with its
 95 % interval, and McNemar's test of every candidate against the first one on
 the same 4,500 digits. Results are kept under ``runs/cv/`` and reused when the
-same candidate is asked for again; each fold's are kept as soon as it is scored, so
-an interrupted run starts again at the fold it was training. ``--split-seed N`` draws other folds and
-trains them from other seeds: a second look at a lead found on the first split.
+same candidate is asked for again; each fold's are kept as soon as it is scored,
+so an interrupted run starts again at the fold it was training. ``--split-seed N``
+draws other folds and trains them from other seeds: a second look at a lead
+found on the first split.
 """
 
 from __future__ import annotations
@@ -141,14 +142,14 @@ def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teac
 
     ``kwargs``: ``fit``'s; ``teachers``: one trained teacher per fold (or None).
     Fold k is trained from ``set_seed(s)`` with ``seed=s``, s = ``fold_seed(k, ...)`` (k for split seed 0).
-    With ``fold_cache`` (a path without suffix), fold k's answers are kept in ``{fold_cache}-fold{k}.json``
+    With ``fold_cache`` (a path without suffix), fold k's answers are kept in ``fold_file(fold_cache, k)``
     as soon as it is scored and read back instead of trained again: an interrupted run of many folds
     loses one fold's training, not all of them. ``log``, if given, is called with a line per fold.
     """
     correct = torch.zeros(len(pool), dtype=torch.bool)
     for k, (train_idx, held_out) in enumerate(folds):
         t0 = time.perf_counter()
-        path = fold_cache and fold_cache.with_name(f"{fold_cache.name}-fold{k}.json")
+        path = fold_cache and fold_file(fold_cache, k)
         if path and path.is_file():
             fold_correct, how = read_answers(path, len(held_out)), "read back"
         else:
@@ -167,6 +168,11 @@ def cross_validate(pool: ImageDataset, folds: list, name: str, config=None, teac
             log(f"  fold {k + 1}/{len(folds)}: {100 * fold_correct.float().mean():.2f} % of {len(held_out)} "
                 f"held-out digits, {how}")
     return correct
+
+
+def fold_file(fold_cache: Path, k: int) -> Path:
+    """Where fold k's answers are kept while a candidate's folds are being trained."""
+    return fold_cache.with_name(f"{fold_cache.name}-fold{k}.json")
 
 
 def answers_text(correct: torch.Tensor) -> str:
@@ -241,7 +247,7 @@ def run_candidates(candidates: list, pool: ImageDataset, folds: list, args) -> d
             text = json.dumps(dict(label=c.label, spec=args_of(c), correct=answers_text(correct))).encode()
             atomic_write(path, lambda f, t=text: f.write(t))
             for k in range(len(folds)):  # the whole result is kept now; its folds' files are not needed
-                fold_cache.with_name(f"{fold_cache.name}-fold{k}.json").unlink(missing_ok=True)
+                fold_file(fold_cache, k).unlink(missing_ok=True)
             extra = f", {time.perf_counter() - t0:.0f} s for {args.folds} folds"
         params = build_model(preset(c.preset, **c.model_changes)).num_parameters()
         results[c.label] = correct
