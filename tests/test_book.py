@@ -124,3 +124,32 @@ def test_the_rows_shipped_for_models_are_those_of_their_presets():
         assert len(row["correct"]) == row["test_images"] and row["correct"].count("1") == row["test_correct"]
         assert row["test_acc"] == pytest.approx(row["test_correct"] / row["test_images"], abs=1e-6)
         assert row["test_low"] <= row["test_acc"] <= row["test_high"]
+
+
+def test_a_shipped_model_of_another_recipe_or_preset_is_not_taken_for_this_one(tmp_path, monkeypatch, capsys):
+    """After a change to a preset or recipe in config.py, the shipped checkpoint no longer stands for the model."""
+    import shutil
+
+    from conftest import REPO
+
+    from vit_tutorial.config import CNN_PRESETS, recipe
+    from vit_tutorial.checkpoint import read_checkpoint
+
+    shipped = REPO / "checkpoints" / "mnist-cnn.pt"
+    if not shipped.is_file():
+        pytest.skip("no shipped mnist-cnn checkpoint")
+    monkeypatch.setattr(book, "CHECKPOINTS", tmp_path)
+    shutil.copy(shipped, tmp_path / "mnist-cnn.pt")
+    kwargs = recipe("mnist", full=False, preset="mnist-cnn")
+    assert book._shipped("mnist-cnn", 4000, "mnist", kwargs) is not None
+    assert book._shipped("mnist-cnn", 55000, "mnist", kwargs) is None  # another training set: silently not it
+    payload = read_checkpoint(tmp_path / "mnist-cnn.pt")
+    for changes, says in ((dict(epochs=kwargs["epochs"] + 20), "epochs"), (dict(lr=kwargs["lr"] / 2), "lr"),
+                          (dict(augment_strength=1.5), "another augmentation"),
+                          (dict(teacher="mnist-hybrid"), "no teacher")):
+        other = dict(kwargs, **changes)
+        assert any(says in d for d in book.recipe_differences(payload, "mnist-cnn", other)), changes
+        assert book._shipped("mnist-cnn", 4000, "mnist", other) is None
+        assert "training mnist-cnn anew" in capsys.readouterr().out
+    monkeypatch.setitem(CNN_PRESETS, "mnist-cnn", CNN_PRESETS["mnist-cnn"].replace(num_classes=5))
+    assert book.recipe_differences(payload, "mnist-cnn", kwargs) == ["another model than the mnist-cnn preset"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import FORMAT, model_from_payload, read_checkpoint
+from .checkpoint import FORMAT, KINDS, model_from_payload, read_checkpoint
 from .config import build_model, preset
 from .data import Splits, load_dataset
 from .evaluation import evaluate
@@ -88,8 +88,48 @@ def training_set(splits: Splits, quick: bool | None = None, seed: int = 0):
     return splits.train.sample(QUICK_TRAIN_SIZE, seed) if quick else splits.train
 
 
-def _shipped(name: str, train_size: int, dataset: str) -> dict | None:
-    """The shipped checkpoint of ``name``, if there is one and it was trained on this training set."""
+# The settings of a recipe that make another model when they change (what ``fit`` records as ``train_settings``).
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing")
+
+
+def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
+    """How a checkpoint's model differs from preset ``name`` trained with ``kwargs`` (a recipe): [] if it does not.
+
+    Compares the model's config (through the loader, so that a field added
+    since, at its default, is the same model) and the recipe settings that
+    ``fit`` recorded: epochs, batch, learning rate, weight decay, warm-up,
+    label smoothing, augmentation, and whether a teacher taught it.
+    """
+    from dataclasses import asdict
+
+    from .augment import get_augment
+
+    out = []
+    kind = payload.get("kind", "vit")
+    try:
+        config = KINDS[kind][1].from_dict(json.loads(payload["config"])) if kind in KINDS else None
+    except (KeyError, ValueError, TypeError):
+        config = None
+    if config != preset(name):
+        out.append(f"another model than the {name} preset")
+    settings = json.loads(payload.get("train_settings", "{}"))
+    for key in RECIPE_KEYS:
+        if key in kwargs and settings.get(key) != kwargs[key]:
+            out.append(f"{key} {settings.get(key)} (the recipe: {kwargs[key]})")
+    augment = asdict(get_augment(kwargs.get("augment", "digits"), kwargs.get("augment_strength", 1.0)))
+    if settings.get("augment") != augment:
+        out.append("another augmentation")
+    if ("distill" in settings) != (kwargs.get("teacher") is not None):
+        out.append("a teacher" if "distill" in settings else "no teacher")
+    return out
+
+
+def _shipped(name: str, train_size: int, dataset: str, kwargs: dict) -> dict | None:
+    """The shipped checkpoint of ``name``, if there is one and it is the preset trained with ``kwargs`` on this training set.
+
+    A shipped model of another preset or recipe (one changed in ``config.py``
+    since) is not taken for this one: a line says so, and the model is trained.
+    """
     path = CHECKPOINTS / f"{name}.pt"
     if not path.is_file():
         return None
@@ -97,6 +137,10 @@ def _shipped(name: str, train_size: int, dataset: str) -> dict | None:
     settings = json.loads(payload.get("train_settings", "{}"))
     if settings.get("dataset") != dataset or settings.get("train_size") != train_size:
         return None  # e.g. the shipped MNIST model was trained on the offline sample, and this is the full set
+    changed = recipe_differences(payload, name, kwargs)
+    if changed:
+        print(f"Note: {shown_path(path)} was trained with {', '.join(changed)}; training {name} anew instead")
+        return None
     return payload
 
 
@@ -119,13 +163,13 @@ def train_or_load(dataset: str = "mnist", quick: bool | None = None, retrain: bo
     name = name or dataset
     splits = splits or load_dataset(dataset, DATA)
     train = training_set(splits, quick, seed)
+    kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
     if not quick and not retrain and seed == 0:
-        payload = _shipped(name, len(train), dataset)
+        payload = _shipped(name, len(train), dataset, kwargs)
         if payload is not None:
             path = LOADED_FROM[name] = CHECKPOINTS / f"{name}.pt"
             return model_from_payload(payload, shown_path(path)), History.from_dict(payload["history"]), splits
     out = run_dir(name if seed == 0 else f"{name}-seed{seed}", quick)
-    kwargs = recipe(dataset, quick=quick, full=splits.full, preset=name)
     ckpt = LOADED_FROM[name] = out / "checkpoint.pt"
     if ckpt.exists():
         payload = read_checkpoint(ckpt)

@@ -75,7 +75,9 @@ def cpu_bf16_support() -> str | None:
 # Below this width, bfloat16 measured no faster than float32 on an AMX CPU (width 64, the
 # mnist preset; benchmarks/results/throughput-cpu-2core-2026-11-26.txt). On an AMD EPYC with
 # AVX-512 BF16 it was faster at every width measured (1.28x at width 64, 2.16x at 128;
-# benchmarks/results/amp-cpu-*.txt), so the threshold applies to AMX only.
+# benchmarks/results/amp-cpu-*.txt), so the threshold applies to AMX only. (On a Zen 4 EPYC on
+# 2026-12-06, at the mnist recipe's batch of 64, width 64 was a tie, 1.02x, and the whole 160-epoch
+# run 1.07 times slower in bfloat16: benchmarks/results/fit-mnist-vit-160-epochs-fp32-vs-bf16-*.)
 AMX_MIN_WIDTH = 128
 
 
