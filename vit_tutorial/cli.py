@@ -91,6 +91,10 @@ def model_config(name: str, dataset: str, image_shape: tuple):
 
 
 def cmd_train(args) -> None:
+    import json
+    import time
+
+    from .checkpoint import read_checkpoint
     from .config import build_model
     from .data import load_dataset
     from .evaluation import evaluate
@@ -98,6 +102,7 @@ def cmd_train(args) -> None:
     from .training import QUICK_TRAIN_SIZE, fit, recipe
     from .utils import set_seed
 
+    start = time.perf_counter()
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()
                if v is not None}
     config = model_config(args.preset or args.dataset, args.dataset, None)  # an unknown preset fails before any data
@@ -117,8 +122,10 @@ def cmd_train(args) -> None:
     out = Path(args.out)
     print(f"Training {args.preset or args.dataset} on {len(train)} images of {splits.source}; "
           f"{model.num_parameters():,} parameters; {kwargs['epochs']} epochs; writing to {out}")
+    fit_start = time.perf_counter()
     history = fit(model, train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,
                   resume=args.resume, progress=not args.no_progress)
+    fit_seconds = time.perf_counter() - fit_start
     plot_accuracy(history, title=f"ViT on {args.dataset}: accuracy per epoch").savefig(out / "accuracy.png", dpi=120)
     for split, data in (("train", train), ("val", splits.val)):
         ev = evaluate(model, data, device=args.device)
@@ -126,6 +133,9 @@ def cmd_train(args) -> None:
         plot_confusion(ev, title=f"{name} set: accuracy {ev.accuracy:.2%}").savefig(out / f"cm_{split}.png", dpi=120)
         print(ev.summary(f"{name} accuracy"))
     print(f"Wrote {out / 'checkpoint.pt'}, history.json, accuracy.png, cm_train.png, cm_val.png")
+    amp = json.loads(read_checkpoint(out / "checkpoint.pt").get("train_settings", "{}")).get("amp", "float32")
+    print(f"Wall time: {time.perf_counter() - start:.0f} s, of which {fit_seconds:.0f} s in fit "
+          f"({amp or 'float32'}, {torch.get_num_threads()} threads)")
 
 
 def cmd_evaluate(args) -> None:
