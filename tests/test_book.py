@@ -132,8 +132,8 @@ def test_a_shipped_model_of_another_recipe_or_preset_is_not_taken_for_this_one(t
 
     from conftest import REPO
 
-    from vit_tutorial.config import CNN_PRESETS, recipe
     from vit_tutorial.checkpoint import read_checkpoint
+    from vit_tutorial.config import CNN_PRESETS, recipe
 
     shipped = REPO / "checkpoints" / "mnist-cnn.pt"
     if not shipped.is_file():

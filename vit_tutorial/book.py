@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import FORMAT, KINDS, model_from_payload, read_checkpoint
+from .checkpoint import FORMAT, config_from_payload, model_from_payload, read_checkpoint
 from .config import build_model, preset
 from .data import Splits, load_dataset
+from .errors import VitTutorialError
 from .evaluation import evaluate
 from .training import QUICK_TRAIN_SIZE, History, fit, recipe
 from .utils import atomic_write, project_root, quick_mode, set_seed, shown_path
@@ -105,10 +106,9 @@ def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
     from .augment import get_augment
 
     out = []
-    kind = payload.get("kind", "vit")
     try:
-        config = KINDS[kind][1].from_dict(json.loads(payload["config"])) if kind in KINDS else None
-    except (KeyError, ValueError, TypeError):
+        config = config_from_payload(payload)
+    except (VitTutorialError, KeyError):
         config = None
     if config != preset(name):
         out.append(f"another model than the {name} preset")
@@ -125,7 +125,8 @@ def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
 
 
 def _shipped(name: str, train_size: int, dataset: str, kwargs: dict) -> dict | None:
-    """The shipped checkpoint of ``name``, if there is one and it is the preset trained with ``kwargs`` on this training set.
+    """The shipped checkpoint of ``name``, if there is one and it is the preset trained with ``kwargs`` on this
+    training set.
 
     A shipped model of another preset or recipe (one changed in ``config.py``
     since) is not taken for this one: a line says so, and the model is trained.

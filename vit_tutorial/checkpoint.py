@@ -58,15 +58,20 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT | CNN:
+def config_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViTConfig | CNNConfig:
+    """The model's config a checkpoint holds (a field added since it was saved takes its default)."""
     kind = payload.get("kind", "vit")  # checkpoints from before the CNN baseline hold ViTs
     if kind not in KINDS:
         raise VitTutorialError(f"{path} holds a model of unknown kind {kind!r}")
-    model_class, config_class = KINDS[kind]
     try:
-        config = config_class.from_dict(json.loads(payload["config"]))
+        return KINDS[kind][1].from_dict(json.loads(payload["config"]))
     except (ValueError, TypeError) as e:
         raise VitTutorialError(f"{path} has an invalid model config: {e}") from None
+
+
+def model_from_payload(payload: dict, path: str | Path = "checkpoint") -> ViT | CNN:
+    config = config_from_payload(payload, path)
+    model_class = KINDS[payload.get("kind", "vit")][0]
     try:
         model = model_class(config)
         model.load_state_dict(payload["model"])

@@ -91,16 +91,14 @@ def model_config(name: str, dataset: str, image_shape: tuple):
 
 
 def cmd_train(args) -> None:
-    import json
     import time
 
-    from .checkpoint import read_checkpoint
     from .config import build_model
     from .data import load_dataset
     from .evaluation import evaluate
     from .plots import plot_accuracy, plot_confusion
-    from .training import QUICK_TRAIN_SIZE, fit, recipe
-    from .utils import set_seed
+    from .training import QUICK_TRAIN_SIZE, amp_name, choose_amp, fit, recipe
+    from .utils import default_device, set_seed
 
     start = time.perf_counter()
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()
@@ -133,9 +131,9 @@ def cmd_train(args) -> None:
         plot_confusion(ev, title=f"{name} set: accuracy {ev.accuracy:.2%}").savefig(out / f"cm_{split}.png", dpi=120)
         print(ev.summary(f"{name} accuracy"))
     print(f"Wrote {out / 'checkpoint.pt'}, history.json, accuracy.png, cm_train.png, cm_val.png")
-    amp = json.loads(read_checkpoint(out / "checkpoint.pt").get("train_settings", "{}")).get("amp", "float32")
+    device = torch.device(args.device) if args.device else default_device()  # as fit chose it
     print(f"Wall time: {time.perf_counter() - start:.0f} s, of which {fit_seconds:.0f} s in fit "
-          f"({amp or 'float32'}, {torch.get_num_threads()} threads)")
+          f"({amp_name(choose_amp(model, device))}, {torch.get_num_threads()} threads)")
 
 
 def cmd_evaluate(args) -> None:

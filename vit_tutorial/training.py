@@ -105,6 +105,11 @@ def choose_amp(model: torch.nn.Module, device: torch.device, amp: str | bool = "
     return None
 
 
+def amp_name(dtype: torch.dtype | None) -> str:
+    """How ``fit`` records and prints a precision: "bfloat16", or "fp32" for plain float32."""
+    return str(dtype).replace("torch.", "") if dtype else "fp32"
+
+
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list:
     """Weight decay on weight matrices only: not on biases, norms, the class token or positions."""
     decay, no_decay = [], []
@@ -371,7 +376,7 @@ def fit(
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                     warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=asdict(aug),
                     grad_clip=grad_clip, seed=seed,
-                    amp=str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
+                    amp=amp_name(autocast_dtype),
                     dataset=train.name, train_size=len(train), val_size=len(val) if val is not None else 0)
     if teacher is not None:  # only then, so that runs saved before distillation existed still resume
         settings["distill"] = dict(distill_args, teacher=type(teacher).__name__,
