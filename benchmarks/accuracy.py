@@ -62,6 +62,8 @@ def parse_args(argv=None):
                    help="report the validation accuracy only; the test split is not read")
     p.add_argument("--resume", action="store_true",
                    help="continue (or, when finished, only score) the run in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train anew even where --out already holds a checkpoint (it is replaced after epoch 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default="data")
     p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
@@ -108,12 +110,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    name = args.preset or args.dataset
+    out = args.out or Path("runs") / f"accuracy-{name}"
+    if (out / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
+        print(f"error: {out} already holds a checkpoint.pt: add --resume to continue or score that run, "
+              "--overwrite to train anew over it, or choose another --out", file=sys.stderr)
+        return 2
     try:
         splits = load_dataset(args.dataset, args.data_root)
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    name = args.preset or args.dataset
     try:
         config = preset(name)
         fields = dict(config_changes(args.set))
@@ -136,7 +143,6 @@ def main(argv=None) -> int:
     teacher = kwargs.get("teacher")
     set_seed(args.seed)
     model = build_model(config)
-    out = args.out or Path("runs") / f"accuracy-{name}"
     start = time.perf_counter()
     try:
         history = fit(model, splits.train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,

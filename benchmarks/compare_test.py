@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vit_tutorial import evaluate, load_checkpoint, load_dataset  # noqa: E402
+from vit_tutorial.errors import VitTutorialError  # noqa: E402
 from vit_tutorial.evaluation import mcnemar  # noqa: E402
 
 
@@ -27,16 +28,29 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("checkpoints", nargs="+", type=Path)
     args = p.parse_args(argv)
-    splits = load_dataset(args.dataset, args.data_root, verbose=False)
+    # each model is named by its file's stem; where two stems repeat (runs/a/checkpoint.pt, runs/b/checkpoint.pt),
+    # by the path as given, so that no model's results replace another's
+    stems = [path.stem for path in args.checkpoints]
+    labels = [stem if stems.count(stem) == 1 else str(path) for stem, path in zip(stems, args.checkpoints)]
+    if len(set(labels)) < len(labels):
+        print("error: a checkpoint is named twice", file=sys.stderr)
+        return 2
+    try:
+        splits = load_dataset(args.dataset, args.data_root, verbose=False)
+        models = [load_checkpoint(path) for path in args.checkpoints]  # all read before any is scored
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     data = getattr(splits, args.split)
     print(f"{args.split} split: {len(data):,} images of {splits.source}")
+    width = max(22, *map(len, labels))
     results, correct = [], {}
-    for path in args.checkpoints:
-        ev = evaluate(load_checkpoint(path), data, device="cpu")
-        correct[path.stem] = ev.predictions == ev.labels
+    for label, model in zip(labels, models):
+        ev = evaluate(model, data, device="cpu")
+        correct[label] = ev.predictions == ev.labels
         lo, hi = ev.interval
-        results.append({"model": path.stem, "accuracy": ev.accuracy, "interval95": [lo, hi], "images": len(data)})
-        print(f"{path.stem:22s} {ev.summary()}")
+        results.append({"model": label, "accuracy": ev.accuracy, "interval95": [lo, hi], "images": len(data)})
+        print(f"{label:{width}s} {ev.summary()}")
     pairs = []
     for a, b in itertools.combinations(correct, 2):
         t = mcnemar(correct[a], correct[b])

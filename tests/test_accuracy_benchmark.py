@@ -33,6 +33,12 @@ def test_no_test_then_resume_scores_the_same_run(tmp_path, capsys):
     assert "test_accuracy" not in explored
     assert explored["changes"] == {"pool": "mean", "depth": 1} and explored["recipe"]["lr"] == 3e-3
     assert explored["parameters"] < 139_018  # one block instead of the mnist preset's four
+    # the same command again, without --resume: refused in one line, the finished run untouched
+    before = (run / "checkpoint.pt").read_bytes()
+    assert accuracy.main([*common, "--no-test"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already holds a checkpoint.pt" in err and "--resume" in err and "\n" not in err
+    assert (run / "checkpoint.pt").read_bytes() == before
     # the chosen run's test split, scored without training again: same weights, same validation accuracy
     assert accuracy.main([*common, "--resume", "--json", str(second)]) == 0
     scored = json.loads(second.read_text())

@@ -205,8 +205,20 @@ def test_error_from_the_command_line_is_one_line_without_traceback(tmp_path):
 # ---------------------------------------------------------------- the command line, in this process
 
 
+def test_train_refuses_to_overwrite_a_finished_run(trained, capsys):
+    result, out, cwd = trained
+    assert result.returncode == 0, result.stderr
+    before = (out / "checkpoint.pt").read_bytes()
+    rc = main(["train", "--dataset", "mnist", "--out", str(out), "--quick", "--preset", "tiny", "--no-progress",
+               "--data-root", str(cwd / "data")])
+    err = capsys.readouterr().err
+    assert_clean_error(rc, err)
+    assert "--resume" in err and "--overwrite" in err
+    assert (out / "checkpoint.pt").read_bytes() == before  # the saved model is untouched
+
+
 @pytest.mark.parametrize("command, words", [
-    ("train", ["--out", "--preset", "--quick", "--resume"]),
+    ("train", ["--out", "--preset", "--quick", "--resume", "--overwrite"]),
     ("evaluate", ["--checkpoint", "--split"]),
     ("predict", ["--checkpoint", "--image", "--top"]),
 ])
@@ -299,6 +311,8 @@ def bad_inputs(tmp_path, checkpoint):
         "predict, text file named .png": ["predict", "--checkpoint", checkpoint, "--image", text],
         "predict, missing image": ["predict", "--checkpoint", checkpoint, "--image", tmp_path / "nope.png"],
         "train, unknown dataset": ["train", "--dataset", "svhn", "--out", tmp_path / "out", *data],
+        "train, zero epochs": ["train", "--epochs", "0", "--out", tmp_path / "out", *data],
+        "train, zero learning rate": ["train", "--lr", "0", "--out", tmp_path / "out", *data],
         "evaluate, unknown dataset": ["evaluate", "--checkpoint", checkpoint, "--dataset", "svhn", *data],
         "evaluate, model for other images": ["evaluate", "--checkpoint", cifar, *data],
     }
@@ -306,7 +320,8 @@ def bad_inputs(tmp_path, checkpoint):
 
 BAD_INPUTS = ["predict, missing checkpoint", "evaluate, missing checkpoint", "predict, corrupt checkpoint",
               "evaluate, corrupt checkpoint", "predict, folder without pictures", "predict, text file named .png",
-              "predict, missing image", "train, unknown dataset", "evaluate, unknown dataset",
+              "predict, missing image", "train, unknown dataset", "train, zero epochs",
+              "train, zero learning rate", "evaluate, unknown dataset",
               "evaluate, model for other images"]
 
 

@@ -60,6 +60,25 @@ def test_fit_rejects_data_of_the_wrong_shape(tiny_config):
         fit(model, empty, epochs=1, **QUIET)
 
 
+@pytest.mark.parametrize("change, words", [
+    (dict(epochs=0), "epochs must be a positive integer, not 0"),
+    (dict(epochs=2.5), "epochs must be a positive integer"),
+    (dict(batch_size=-8), "batch_size must be a positive integer"),
+    (dict(lr=0.0), "lr must be positive"),
+    (dict(lr=float("nan")), "lr must be positive"),
+    (dict(weight_decay=-0.1), "weight_decay must be at least 0"),
+    (dict(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
+])
+def test_fit_refuses_a_recipe_that_trains_nothing_or_nonsense(tiny_config, mnist_sample, tmp_path, change, words):
+    model = ViT(tiny_config)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(VitTutorialError, match=words):
+        fit(model, mnist_sample.train.sample(16, seed=0), **dict(dict(epochs=1), **change), out_dir=tmp_path / "run",
+            **QUIET)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
 # ---------------------------------------------------------------- determinism and resuming
 
 

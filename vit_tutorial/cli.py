@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     t.add_argument("--quick", action="store_true", help="a short run on 1,000 images, as in CI")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    t.add_argument("--overwrite", action="store_true",
+                   help="train anew even where --out already holds a checkpoint (it is replaced after epoch 1)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_args(t)
 
@@ -97,12 +99,16 @@ def cmd_train(args) -> None:
     from .data import load_dataset
     from .evaluation import evaluate
     from .plots import plot_accuracy, plot_confusion
-    from .training import QUICK_TRAIN_SIZE, amp_name, choose_amp, fit, recipe
+    from .training import QUICK_TRAIN_SIZE, amp_name, check_recipe, choose_amp, fit, recipe
     from .utils import default_device, set_seed
 
     start = time.perf_counter()
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()
                if v is not None}
+    check_recipe(changes)  # --epochs 0 and the like fail before any data is read or any file written
+    if (Path(args.out) / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
+        raise VitTutorialError(f"{args.out} already holds a checkpoint.pt: add --resume to continue that run, "
+                               "--overwrite to train anew over it, or choose another --out")
     config = model_config(args.preset or args.dataset, args.dataset, None)  # an unknown preset fails before any data
     splits = load_dataset(args.dataset, args.data_root, download=not args.offline)
     config = model_config(args.preset or args.dataset, args.dataset, splits.train.image_shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -285,6 +286,30 @@ def epoch_line(epoch: int, epochs: int, row: dict) -> str:
             f"({row['seconds']:.1f} s, {row['images_per_second']:.0f} img/s)")
 
 
+def check_recipe(values: dict) -> None:
+    """Refuse, in one line, a recipe that would train nothing or nonsense (0 epochs, a negative rate, ...).
+
+    ``values`` holds some of fit's keyword arguments; the others are not looked at.
+    """
+    rules = dict(epochs=(None, "a positive integer"), batch_size=(None, "a positive integer"),
+                 lr=(lambda v: v > 0, "positive"), weight_decay=(lambda v: v >= 0, "at least 0"),
+                 warmup_epochs=(lambda v: v >= 0, "at least 0"), label_smoothing=(lambda v: 0 <= v < 1, "in [0, 1)"))
+    problems = []
+    for name, (ok, what) in rules.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if ok is None:  # an integer count
+            good = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+        else:
+            good = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+                    and ok(value))
+        if not good:
+            problems.append(f"{name} must be {what}, not {value!r}")
+    if problems:
+        raise VitTutorialError("invalid training recipe: " + "; ".join(problems))
+
+
 def fit(
     model: torch.nn.Module,
     train: ImageDataset,
@@ -344,6 +369,8 @@ def fit(
     resuming), and at the end the model is given the averaged weights.
     """
     device = torch.device(device) if device is not None else default_device()
+    check_recipe(dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      warmup_epochs=warmup_epochs, label_smoothing=label_smoothing))
     if len(train) == 0:
         raise VitTutorialError("the training set is empty")
     if tuple(train.image_shape) != expected_image_shape(model):
