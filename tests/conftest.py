@@ -20,6 +20,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the package may not be pip-installed in a fresh checkout
     sys.path.insert(0, str(REPO))
 
+
+def benchmark_module(name: str):
+    """benchmarks/NAME.py imported as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 # The suite shares two cores with other work; more compute threads than
 # free cores made the small models here several times slower.
 torch.set_num_threads(1)

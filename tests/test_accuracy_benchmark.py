@@ -1,20 +1,11 @@
 """benchmarks/accuracy.py: exploring a recipe on the validation split, then scoring the chosen run's test split once."""
 
-import importlib.util
 import json
 
 import pytest
-from conftest import REPO
+from conftest import REPO, benchmark_module
 
-
-def _accuracy_module():
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", REPO / "benchmarks" / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-accuracy = _accuracy_module()
+accuracy = benchmark_module("accuracy")
 
 
 def test_set_parses_numbers_tuples_and_words():

@@ -1,22 +1,13 @@
 """benchmarks/compare_test.py: several checkpoints on the same images, each with its interval, pairs by McNemar."""
 
-import importlib.util
 import json
 
 import torch
-from conftest import REPO
+from conftest import benchmark_module
 
 from vit_tutorial import ViT, evaluate, preset, save_checkpoint
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("compare_test_benchmark", REPO / "benchmarks" / "compare_test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-compare = _module()
+compare = benchmark_module("compare_test")
 
 
 def test_two_runs_named_checkpoint_pt_are_both_scored_and_compared(tmp_path, mnist_sample, capsys):

@@ -1,25 +1,15 @@
 """benchmarks/cv_recipes.py: cross-validating recipes on the offline sample, teachers trained per fold."""
 
-import importlib.util
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import benchmark_module
 
 from vit_tutorial import config
 
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-cv = _module("cv_recipes")
+cv = benchmark_module("cv_recipes")
 
 
 def test_a_candidate_sorts_its_changes_into_model_and_recipe():
