@@ -37,7 +37,7 @@ from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
 from vit_tutorial.data import DATASETS  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
 from vit_tutorial.training import DISTILL_KINDS, choose_amp  # noqa: E402
-from vit_tutorial.utils import shown_path  # noqa: E402
+from vit_tutorial.utils import resolve_device, shown_path  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -117,6 +117,7 @@ def main(argv=None) -> int:
               "--overwrite to train anew over it, or choose another --out", file=sys.stderr)
         return 2
     try:
+        args.device = resolve_device(args.device)
         splits = load_dataset(args.dataset, args.data_root)
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -313,6 +313,8 @@ def bad_inputs(tmp_path, checkpoint):
         "train, unknown dataset": ["train", "--dataset", "svhn", "--out", tmp_path / "out", *data],
         "train, zero epochs": ["train", "--epochs", "0", "--out", tmp_path / "out", *data],
         "train, zero learning rate": ["train", "--lr", "0", "--out", tmp_path / "out", *data],
+        "train, unknown device": ["train", "--device", "gpu", "--out", tmp_path / "out", *data],
+        "evaluate, unknown device": ["evaluate", "--checkpoint", checkpoint, "--device", "gpu", *data],
         "evaluate, unknown dataset": ["evaluate", "--checkpoint", checkpoint, "--dataset", "svhn", *data],
         "evaluate, model for other images": ["evaluate", "--checkpoint", cifar, *data],
     }
@@ -321,7 +323,8 @@ def bad_inputs(tmp_path, checkpoint):
 BAD_INPUTS = ["predict, missing checkpoint", "evaluate, missing checkpoint", "predict, corrupt checkpoint",
               "evaluate, corrupt checkpoint", "predict, folder without pictures", "predict, text file named .png",
               "predict, missing image", "train, unknown dataset", "train, zero epochs",
-              "train, zero learning rate", "evaluate, unknown dataset",
+              "train, zero learning rate", "train, unknown device", "evaluate, unknown device",
+              "evaluate, unknown dataset",
               "evaluate, model for other images"]
 
 

@@ -79,6 +79,25 @@ def test_fit_refuses_a_recipe_that_trains_nothing_or_nonsense(tiny_config, mnist
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_a_device_that_cannot_run_here_is_one_clear_error(tiny_config, mnist_sample, monkeypatch):
+    from vit_tutorial.utils import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type in ("cpu", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a laptop without a GPU
+    data = mnist_sample.val.sample(16, seed=0)
+    for device, words in (("cuda", "sees no CUDA GPU"), ("cuda:1", "sees no CUDA GPU"), ("gpu", "unknown device"),
+                          ("meta", "runs on cpu, cuda or mps")):
+        with pytest.raises(VitTutorialError, match=words):
+            fit(ViT(tiny_config), data, epochs=1, **dict(QUIET, device=device))
+        with pytest.raises(VitTutorialError, match=words):
+            evaluate(ViT(tiny_config), data, device=device)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(VitTutorialError, match=r"has 1 CUDA GPU\(s\), numbered from 0"):
+        resolve_device("cuda:1")
+
+
 # ---------------------------------------------------------------- determinism and resuming
 
 

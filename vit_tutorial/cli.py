@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "another dataset than the checkpoint's is refused")
     e.add_argument("--split", default="val", choices=["train", "val", "test"],
                    help="which split (default: val; report test once, at the end)")
-    e.add_argument("--device")
+    e.add_argument("--device", help="cpu or cuda (default: cuda if available)")
     _add_data_args(e)
 
     p = sub.add_parser("predict", help="classify pictures: any size, PNG or JPEG, dark ink on light or light on dark",
@@ -100,12 +100,13 @@ def cmd_train(args) -> None:
     from .evaluation import evaluate
     from .plots import plot_accuracy, plot_confusion
     from .training import QUICK_TRAIN_SIZE, amp_name, check_recipe, choose_amp, fit, recipe
-    from .utils import default_device, set_seed
+    from .utils import resolve_device, set_seed
 
     start = time.perf_counter()
     changes = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items()
                if v is not None}
     check_recipe(changes)  # --epochs 0 and the like fail before any data is read or any file written
+    device = resolve_device(args.device)  # likewise --device cuda without a GPU
     if (Path(args.out) / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
         raise VitTutorialError(f"{args.out} already holds a checkpoint.pt: add --resume to continue that run, "
                                "--overwrite to train anew over it, or choose another --out")
@@ -127,17 +128,16 @@ def cmd_train(args) -> None:
     print(f"Training {args.preset or args.dataset} on {len(train)} images of {splits.source}; "
           f"{model.num_parameters():,} parameters; {kwargs['epochs']} epochs; writing to {out}")
     fit_start = time.perf_counter()
-    history = fit(model, train, splits.val, **kwargs, seed=args.seed, device=args.device, out_dir=out,
+    history = fit(model, train, splits.val, **kwargs, seed=args.seed, device=device, out_dir=out,
                   resume=args.resume, progress=not args.no_progress)
     fit_seconds = time.perf_counter() - fit_start
     plot_accuracy(history, title=f"ViT on {args.dataset}: accuracy per epoch").savefig(out / "accuracy.png", dpi=120)
     for split, data in (("train", train), ("val", splits.val)):
-        ev = evaluate(model, data, device=args.device)
+        ev = evaluate(model, data, device=device)
         name = "training" if split == "train" else "validation"
         plot_confusion(ev, title=f"{name} set: accuracy {ev.accuracy:.2%}").savefig(out / f"cm_{split}.png", dpi=120)
         print(ev.summary(f"{name} accuracy"))
     print(f"Wrote {out / 'checkpoint.pt'}, history.json, accuracy.png, cm_train.png, cm_val.png")
-    device = torch.device(args.device) if args.device else default_device()  # as fit chose it
     print(f"Wall time: {time.perf_counter() - start:.0f} s, of which {fit_seconds:.0f} s in fit "
           f"({amp_name(choose_amp(model, device))}, {torch.get_num_threads()} threads)")
 
@@ -146,7 +146,9 @@ def cmd_evaluate(args) -> None:
     from .checkpoint import check_dataset, checkpoint_dataset, model_from_payload, read_checkpoint
     from .data import load_dataset
     from .evaluation import evaluate
+    from .utils import resolve_device
 
+    device = resolve_device(args.device)
     payload = read_checkpoint(args.checkpoint)
     if args.dataset is None:
         args.dataset = (checkpoint_dataset(payload) or {}).get("name", "mnist")
@@ -157,7 +159,7 @@ def cmd_evaluate(args) -> None:
     if tuple(data.image_shape) != (model.config.in_channels, model.config.image_size, model.config.image_size):
         raise VitTutorialError(f"{args.dataset} images are {tuple(data.image_shape)}; the checkpoint's model "
                                f"takes {(model.config.in_channels, model.config.image_size, model.config.image_size)}")
-    ev = evaluate(model, data, device=args.device)
+    ev = evaluate(model, data, device=device)
     interval = getattr(ev, "interval", None)  # Evaluation.interval: the Wilson 95 % interval, where it exists
     interval = interval() if callable(interval) else interval
     spread = f" (95 % interval {100 * interval[0]:.1f}-{100 * interval[1]:.1f} %)" if interval else ""

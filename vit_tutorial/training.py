@@ -19,7 +19,7 @@ from .config import QUICK_EPOCHS, QUICK_TRAIN_SIZE, RECIPES, SAMPLE_EPOCHS, reci
 from .data import ImageDataset
 from .errors import VitTutorialError
 from .evaluation import batched
-from .utils import default_device
+from .utils import resolve_device
 
 
 @dataclass
@@ -368,7 +368,7 @@ def fit(
     average, the saved checkpoints hold it (and the training weights, for
     resuming), and at the end the model is given the averaged weights.
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     check_recipe(dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                       warmup_epochs=warmup_epochs, label_smoothing=label_smoothing))
     if len(train) == 0:

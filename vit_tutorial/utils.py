@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import VitTutorialError
+
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python's and PyTorch's generators (CPU and CUDA) in one call."""
@@ -26,6 +28,33 @@ def set_seed(seed: int = 0) -> None:
 def default_device() -> torch.device:
     """CUDA when there is a GPU, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device`` (None: ``default_device()``), refused in one line where it cannot run here.
+
+    A mistyped name (``--device gpu``) or CUDA on a machine without a GPU is a ``VitTutorialError``,
+    not torch's traceback, and it comes before any data is read or any weight is moved.
+    """
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise VitTutorialError(f"unknown device {str(device)!r}: use cpu or cuda (cuda:N for GPU N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VitTutorialError(f"device {str(device)!r} asked for, but torch sees no CUDA GPU on this "
+                                   "machine; use cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise VitTutorialError(f"device {str(device)!r} asked for, but this machine has "
+                                   f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise VitTutorialError(f"device {str(device)!r} asked for, but this machine has no Apple GPU; use cpu")
+    elif dev.type != "cpu":
+        raise VitTutorialError(f"device {str(device)!r}: this book runs on cpu, cuda or mps")
+    return dev
 
 
 def quick_mode() -> bool:
