@@ -217,6 +217,19 @@ def test_train_refuses_to_overwrite_a_finished_run(trained, capsys):
     assert (out / "checkpoint.pt").read_bytes() == before  # the saved model is untouched
 
 
+def test_train_overwrite_trains_anew_over_a_finished_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["train", "--dataset", "mnist", "--out", str(out), "--quick", "--epochs", "1", "--preset", "tiny",
+              "--no-progress", "--device", "cpu", "--data-root", str(tmp_path / "data")]
+    assert main(common) == 0
+    first = read_checkpoint(out / "checkpoint.pt")
+    assert main([*common, "--seed", "1", "--overwrite"]) == 0
+    second = read_checkpoint(out / "checkpoint.pt")
+    assert second["epoch"] == 1 and json.loads(second["train_settings"])["seed"] == 1
+    assert json.loads(first["train_settings"])["seed"] == 0
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("command, words", [
     ("train", ["--out", "--preset", "--quick", "--resume", "--overwrite"]),
     ("evaluate", ["--checkpoint", "--split"]),
