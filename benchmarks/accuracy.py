@@ -32,7 +32,7 @@ from throughput import machine_info  # noqa: E402  (the machine, printed the sam
 
 from vit_tutorial import evaluate, fit, load_dataset, set_seed  # noqa: E402
 from vit_tutorial.book import LOADED_FROM, with_teacher  # noqa: E402
-from vit_tutorial.checkpoint import check_dataset, model_from_payload, read_checkpoint  # noqa: E402
+from vit_tutorial.checkpoint import check_dataset, check_run_folder, model_from_payload, read_checkpoint  # noqa: E402
 from vit_tutorial.config import build_model, preset, recipe  # noqa: E402
 from vit_tutorial.data import DATASETS  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
@@ -112,11 +112,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     name = args.preset or args.dataset
     out = args.out or Path("runs") / f"accuracy-{name}"
-    if (out / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
-        print(f"error: {out} already holds a checkpoint.pt: add --resume to continue or score that run, "
-              "--overwrite to train anew over it, or choose another --out", file=sys.stderr)
-        return 2
     try:
+        check_run_folder(out, args.resume, args.overwrite)
         args.device = resolve_device(args.device)
         splits = load_dataset(args.dataset, args.data_root)
     except VitTutorialError as e:

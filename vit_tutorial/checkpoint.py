@@ -130,6 +130,13 @@ def dataset_record(data) -> dict:
     return {"name": data.name, "image_shape": list(data.image_shape), "classes": list(data.classes)}
 
 
+def check_run_folder(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to train into a folder that holds a checkpoint, unless told to resume it or to train over it."""
+    if (Path(out_dir) / "checkpoint.pt").exists() and not (resume or overwrite):
+        raise VitTutorialError(f"{out_dir} already holds a checkpoint.pt: add --resume to continue (or score) that "
+                               "run, --overwrite to train anew over it, or choose another --out")
+
+
 def start_run(out_dir: str | Path, model: ViT | CNN, snapshot: bool = False) -> None:
     """Write ``out_dir/config.json`` (the model's config, readable without torch) and, with ``snapshot``,
     the untrained weights as ``out_dir/snapshots/epoch_000.pt``."""

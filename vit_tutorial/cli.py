@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -93,8 +94,7 @@ def model_config(name: str, dataset: str, image_shape: tuple):
 
 
 def cmd_train(args) -> None:
-    import time
-
+    from .checkpoint import check_run_folder
     from .config import build_model
     from .data import load_dataset
     from .evaluation import evaluate
@@ -107,9 +107,7 @@ def cmd_train(args) -> None:
                if v is not None}
     check_recipe(changes)  # --epochs 0 and the like fail before any data is read or any file written
     device = resolve_device(args.device)  # likewise --device cuda without a GPU
-    if (Path(args.out) / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
-        raise VitTutorialError(f"{args.out} already holds a checkpoint.pt: add --resume to continue that run, "
-                               "--overwrite to train anew over it, or choose another --out")
+    check_run_folder(args.out, args.resume, args.overwrite)  # a finished model is not trained over by accident
     config = model_config(args.preset or args.dataset, args.dataset, None)  # an unknown preset fails before any data
     splits = load_dataset(args.dataset, args.data_root, download=not args.offline)
     config = model_config(args.preset or args.dataset, args.dataset, splits.train.image_shape)

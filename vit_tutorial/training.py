@@ -286,26 +286,29 @@ def epoch_line(epoch: int, epochs: int, row: dict) -> str:
             f"({row['seconds']:.1f} s, {row['images_per_second']:.0f} img/s)")
 
 
+def _count(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# What each checked setting of a recipe must be: (test, words for the error).
+RECIPE_RULES = dict(epochs=(_count, "a positive integer"), batch_size=(_count, "a positive integer"),
+                    lr=(lambda v: _real(v) and v > 0, "positive"),
+                    weight_decay=(lambda v: _real(v) and v >= 0, "at least 0"),
+                    warmup_epochs=(lambda v: _real(v) and v >= 0, "at least 0"),
+                    label_smoothing=(lambda v: _real(v) and 0 <= v < 1, "in [0, 1)"))
+
+
 def check_recipe(values: dict) -> None:
     """Refuse, in one line, a recipe that would train nothing or nonsense (0 epochs, a negative rate, ...).
 
     ``values`` holds some of fit's keyword arguments; the others are not looked at.
     """
-    rules = dict(epochs=(None, "a positive integer"), batch_size=(None, "a positive integer"),
-                 lr=(lambda v: v > 0, "positive"), weight_decay=(lambda v: v >= 0, "at least 0"),
-                 warmup_epochs=(lambda v: v >= 0, "at least 0"), label_smoothing=(lambda v: 0 <= v < 1, "in [0, 1)"))
-    problems = []
-    for name, (ok, what) in rules.items():
-        if name not in values:
-            continue
-        value = values[name]
-        if ok is None:  # an integer count
-            good = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
-        else:
-            good = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-                    and ok(value))
-        if not good:
-            problems.append(f"{name} must be {what}, not {value!r}")
+    problems = [f"{name} must be {what}, not {values[name]!r}"
+                for name, (ok, what) in RECIPE_RULES.items() if name in values and not ok(values[name])]
     if problems:
         raise VitTutorialError("invalid training recipe: " + "; ".join(problems))
 
