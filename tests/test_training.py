@@ -80,6 +80,8 @@ def test_fit_refuses_a_recipe_that_trains_nothing_or_nonsense(tiny_config, mnist
 
 
 def test_a_device_that_cannot_run_here_is_one_clear_error(tiny_config, mnist_sample, monkeypatch):
+    from vit_tutorial.evaluation import batched
+    from vit_tutorial.heads import extract_features
     from vit_tutorial.utils import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
@@ -92,6 +94,10 @@ def test_a_device_that_cannot_run_here_is_one_clear_error(tiny_config, mnist_sam
             fit(ViT(tiny_config), data, epochs=1, **dict(QUIET, device=device))
         with pytest.raises(VitTutorialError, match=words):
             evaluate(ViT(tiny_config), data, device=device)
+        with pytest.raises(VitTutorialError, match=words):  # the library's other ways in: features, batches
+            extract_features(ViT(tiny_config), data, device=device)
+        with pytest.raises(VitTutorialError, match=words):
+            batched(ViT(tiny_config), data, device=device)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(VitTutorialError, match=r"has 1 CUDA GPU\(s\), numbered from 0"):

@@ -99,7 +99,7 @@ def batched(model: torch.nn.Module, data: ImageDataset | torch.Tensor, fn=None, 
     """
     fn = fn or (lambda model, x: model(x).float())
     home = next(model.parameters()).device
-    device = torch.device(device) if device is not None else home
+    device = resolve_device(device) if device is not None else home
     was_training = model.training
     model.to(device).eval()
     out = []
