@@ -12,7 +12,7 @@ import torch
 
 from .data import ImageDataset
 from .errors import VitTutorialError
-from .utils import resolve_device
+from .utils import default_device, resolve_device
 
 
 @dataclass
@@ -145,7 +145,7 @@ def evaluate(model: torch.nn.Module, data: ImageDataset, batch_size: int = 1024,
     ``device`` (default: a GPU if there is one) is used for this call only:
     the model goes back to where it was.
     """
-    device = resolve_device(device)
+    device = device if device is not None else default_device()  # batched checks that it can run here
     K = model.config.num_classes
     probs = batched(model, data, probabilities, batch_size, device)  # (M, K)
     preds = probs.argmax(1)

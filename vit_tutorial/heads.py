@@ -17,7 +17,7 @@ import torch
 from .data import ImageDataset
 from .errors import VitTutorialError
 from .evaluation import batched
-from .utils import resolve_device
+from .utils import default_device
 
 
 def pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ def extract_features(model: torch.nn.Module, data: ImageDataset, batch_size: int
     ``model.head(features)`` gives the model's logits for those images.
     ``device`` (default: a GPU if there is one) serves this call only.
     """
-    device = resolve_device(device)  # None: a GPU if there is one; a name that cannot run here: one line
+    device = device if device is not None else default_device()  # batched checks that it can run here
     return batched(model, data, pooled_features, batch_size, device), data.labels.clone()
 
 
