@@ -732,8 +732,8 @@ if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
 # shifted patch tokens alone 92.66 %, level with both pieces (94 against
 # 84 images, p = 0.5); locality self-attention alone 90.20 %, level with
 # the plain taught ViT's 90.66 % (103 against 126, p = 0.15). On clothes
-# the gain is the shifted tokens': letting each token see the edges of its
-# neighbours, the same thing a 3 × 3 convolution does at a patch border.
+# the gain is the shifted tokens': each token sees the edges of its
+# neighbours, as a convolution's window reaches across a patch border.
 # LSA's sharper attention adds nothing these 5,000 images can see.
 # What they cost: the taught run took 3,567 s of
 # training on one core, against 3,151 s for the plain taught ViT in the
