@@ -51,7 +51,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vit_tutorial import ImageDataset, ViT, ViTConfig, fit, set_seed  # noqa: E402
+from vit_tutorial.errors import VitTutorialError  # noqa: E402
 from vit_tutorial.training import amx_available, choose_amp, cpu_bf16_support, make_optimizer, train_step, warmup_cosine  # noqa: E402
+from vit_tutorial.utils import resolve_device  # noqa: E402
 
 # The configuration every model is built at (the patch size is a flag).
 IMAGE_SIZE, IN_CHANNELS, NUM_CLASSES = 28, 1, 10
@@ -392,10 +394,11 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: no GPU is present; running on the CPU.")
-        device = torch.device("cpu")
+    try:  # a device that cannot run here is refused in one line: the figures must say what they ran on
+        device = resolve_device(args.device)
+    except VitTutorialError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     patches = [7, 4] if args.patch == "both" else [int(args.patch)]
 
     info = machine_info(device)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from conftest import REPO, benchmark_module
 
 accuracy = benchmark_module("accuracy")
@@ -69,3 +70,16 @@ def test_a_teacher_is_read_from_a_checkpoint_of_the_same_dataset(tmp_path, capsy
         err = capsys.readouterr().err.strip()
         assert code == 2 and words in err and "\n" not in err
     assert not (tmp_path / "refused").exists()
+
+
+def test_throughput_refuses_a_device_it_cannot_run_on_in_one_line(capsys):
+    throughput = benchmark_module("throughput")
+    bad = ["gpu"] + ([] if torch.cuda.is_available() else ["cuda"])  # cuda is refused only where there is none
+    for device in bad:
+        with pytest.raises(SystemExit) as exit_info:
+            throughput.main(["--quick", "--device", device])
+        assert exit_info.value.code == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.startswith("error: ") and device in err and "\n" not in err
+        assert captured.out == ""  # refused before any timing, nothing printed as if it had run
