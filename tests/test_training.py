@@ -345,6 +345,60 @@ def test_hflip_alone_mirrors_exactly_or_leaves_alone():
     assert 4 < sum(flipped) < 28  # about half, with probability 1 - 1e-5
 
 
+def test_blur_matrix_is_a_gaussian_reflected_at_the_ends():
+    from vit_tutorial.augment import _blur_matrix
+
+    sigma, n, r = 3.0, 20, 9
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    x = torch.randn(5, n, generator=torch.Generator().manual_seed(0))
+    by_conv = torch.nn.functional.conv1d(torch.nn.functional.pad(x.unsqueeze(1), (r, r), mode="reflect"),
+                                         kernel.view(1, 1, -1)).squeeze(1)
+    assert_close(x @ _blur_matrix(n, sigma).T, by_conv, atol=1e-6, rtol=0)
+    assert_close(_blur_matrix(n, sigma).sum(1), torch.ones(n))  # a constant stays constant
+    assert _blur_matrix(6, 4.0).shape == (6, 6)  # a kernel wider than the image is cut to fit
+    assert_close(_blur_matrix(6, 4.0).sum(1), torch.ones(6))
+    assert torch.equal(_blur_matrix(1, 4.0), torch.ones(1, 1))
+
+
+def displacement_of(aug, S=28, B=64, seed=0):
+    """Per-pixel shift, in pixels, that ``aug`` applies along x and along y, read off two ramp images."""
+    ramp = torch.arange(S, dtype=torch.float32)
+    x = torch.stack([ramp.expand(S, S), ramp.view(S, 1).expand(S, S)]).expand(B, 2, S, S)  # value = column, row
+    out = aug(x.contiguous(), torch.Generator().manual_seed(seed))
+    inner = slice(8, S - 8)  # far enough from the border for every shift below to stay inside the image
+    return (out - x)[:, :, inner, inner]
+
+
+def test_elastic_deformation_is_smooth_seeded_and_scales_with_alpha():
+    none = Augment(elastic=0.0)
+    assert none.is_identity and not Augment(elastic=1.0).is_identity
+    d1, d2 = displacement_of(Augment(elastic=8.0)), displacement_of(Augment(elastic=16.0))
+    assert_close(d2, 2 * d1, atol=1e-3, rtol=0)  # the same field, twice the size
+    assert not torch.equal(d1, displacement_of(Augment(elastic=8.0), seed=1))
+    # The field: uniform in [-1, 1] (standard deviation 1/sqrt 3), blurred by a Gaussian of width sigma,
+    # whose 2-D kernel has an L2 norm of about 1 / (2 sqrt(pi) sigma), times alpha.
+    expected = 8.0 / 3**0.5 / (2 * math.pi**0.5 * 4.0)
+    assert 0.7 * expected < d1.std() < 1.5 * expected
+    # Smooth: neighbours move nearly together (uncorrelated pixels would differ by about 1.4 times the std).
+    assert (d1[..., 1:] - d1[..., :-1]).std() < 0.35 * d1.std()
+    assert get_augment(Augment(rotate=10.0, elastic=8.0), strength=0.5).elastic == 4.0
+    assert Augment(elastic=8.0)(batch(B=4, C=3, S=32), torch.Generator()).shape == (4, 3, 32, 32)
+    with pytest.raises(VitTutorialError, match="elastic_sigma"):
+        Augment(elastic=8.0, elastic_sigma=0.0)
+
+
+def test_an_augmentation_without_elastic_is_recorded_and_shown_as_before_it_existed():
+    """Checkpoints and saved results record the augmentation; those made before the elastic fields still match."""
+    digits = get_augment("digits")
+    assert digits.record() == dict(rotate=10.0, translate=0.1, scale=0.1, hflip=False, erase=0.0)
+    assert repr(digits) == "Augment(rotate=10.0, translate=0.1, scale=0.1, hflip=False, erase=0.0)"
+    elastic = get_augment("digits-elastic")
+    assert elastic.record() == dict(digits.record(), elastic=16.0, elastic_sigma=4.0)
+    assert "elastic=16.0" in repr(elastic) and elastic != digits
+
+
 def test_unknown_augmentation_raises():
     assert set(AUGMENTATIONS) >= {"none", "digits"}
     with pytest.raises(VitTutorialError, match="unknown augmentation"):

@@ -101,7 +101,6 @@ def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
     ``fit`` recorded: epochs, batch, learning rate, weight decay, warm-up,
     label smoothing, augmentation, and whether a teacher taught it.
     """
-    from dataclasses import asdict
 
     from .augment import get_augment
 
@@ -116,7 +115,7 @@ def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
     for key in RECIPE_KEYS:
         if key in kwargs and settings.get(key) != kwargs[key]:
             out.append(f"{key} {settings.get(key)} (the recipe: {kwargs[key]})")
-    augment = asdict(get_augment(kwargs.get("augment", "digits"), kwargs.get("augment_strength", 1.0)))
+    augment = get_augment(kwargs.get("augment", "digits"), kwargs.get("augment_strength", 1.0)).record()
     if settings.get("augment") != augment:
         out.append("another augmentation")
     if ("distill" in settings) != (kwargs.get("teacher") is not None):

@@ -52,7 +52,7 @@ def split_point(point: dict) -> tuple[dict, dict]:
 
 
 def _jsonable(value):
-    return dataclasses.asdict(value) if isinstance(value, Augment) else value
+    return value.record() if isinstance(value, Augment) else value
 
 
 # Config fields added after results were first saved, with the value every earlier model had: left out of the

@@ -404,7 +404,7 @@ def fit(
     torch.manual_seed(seed)  # dropout draws from the global generator
     # what a resumed run must share with the one it continues
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                    warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=asdict(aug),
+                    warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, augment=aug.record(),
                     grad_clip=grad_clip, seed=seed,
                     amp=amp_name(autocast_dtype),
                     dataset=train.name, train_size=len(train), val_size=len(val) if val is not None else 0)
