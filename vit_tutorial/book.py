@@ -101,7 +101,6 @@ def recipe_differences(payload: dict, name: str, kwargs: dict) -> list:
     ``fit`` recorded: epochs, batch, learning rate, weight decay, warm-up,
     label smoothing, augmentation, and whether a teacher taught it.
     """
-
     from .augment import get_augment
 
     out = []
