@@ -4,6 +4,10 @@
 
 Every model sees the same test images, so pairs are compared on the images
 where they disagree (McNemar), not on two accuracies each with its own noise.
+A model shipped as its test results instead of its weights
+(``checkpoints/results/models/NAME.json``: which test images it got right)
+takes part on the test split like a checkpoint, without being run.
+A checkpoint or result of another dataset is refused, not scored.
 """
 
 from __future__ import annotations
@@ -14,10 +18,36 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from vit_tutorial import evaluate, load_checkpoint, load_dataset  # noqa: E402
+from vit_tutorial import evaluate, load_dataset  # noqa: E402
+from vit_tutorial.checkpoint import check_dataset, model_from_payload, read_checkpoint  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
-from vit_tutorial.evaluation import mcnemar  # noqa: E402
+from vit_tutorial.evaluation import mcnemar, wilson_interval  # noqa: E402
+from vit_tutorial.scaling import correct_of  # noqa: E402
+
+
+def read_model(path: Path, dataset: str, split: str):
+    """A checkpoint's model, or a shipped result's per-image answers (a .json file, test split only)."""
+    if path.suffix != ".json":
+        payload = read_checkpoint(path)
+        check_dataset(payload, dataset, path)
+        return model_from_payload(payload, path)
+    try:
+        row = json.loads(path.read_text())
+        dataset_of, bits = row["dataset"], row["correct"]
+        if not isinstance(bits, str) or not bits or set(bits) - {"0", "1"}:
+            raise ValueError("'correct' is not a string of 0s and 1s")
+    except FileNotFoundError:
+        raise VitTutorialError(f"result not found: {path}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise VitTutorialError(f"{path} is not a shipped result (a JSON file with 'dataset' and 'correct')") from None
+    if dataset_of != dataset:
+        raise VitTutorialError(f"{path} was scored on {dataset_of}, not {dataset}")
+    if split != "test":
+        raise VitTutorialError(f"{path} holds test results only, not --split {split}")
+    return correct_of(row)
 
 
 def main(argv=None) -> int:
@@ -37,20 +67,31 @@ def main(argv=None) -> int:
         return 2
     try:
         splits = load_dataset(args.dataset, args.data_root, verbose=False)
-        models = [load_checkpoint(path) for path in args.checkpoints]  # all read before any is scored
+        data = getattr(splits, args.split)
+        models = [read_model(path, args.dataset, args.split) for path in args.checkpoints]  # all before scoring
+        for path, model in zip(args.checkpoints, models):
+            if isinstance(model, torch.Tensor) and len(model) != len(data):
+                raise VitTutorialError(f"{path} holds results for {len(model):,} images, not the {len(data):,} "
+                                       f"of the {args.split} split")
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    data = getattr(splits, args.split)
     print(f"{args.split} split: {len(data):,} images of {splits.source}")
     width = max(22, *map(len, labels))
     results, correct = [], {}
     for label, model in zip(labels, models):
-        ev = evaluate(model, data, device="cpu")
-        correct[label] = ev.predictions == ev.labels
-        lo, hi = ev.interval
-        results.append({"model": label, "accuracy": ev.accuracy, "interval95": [lo, hi], "images": len(data)})
-        print(f"{label:{width}s} {ev.summary()}")
+        if isinstance(model, torch.Tensor):  # a shipped result: its answers on these images, not run again
+            correct[label] = model
+            n = int(model.sum())
+            accuracy, (lo, hi) = n / len(data), wilson_interval(n, len(data))
+            line = (f"accuracy {100 * accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) "
+                    f"on {len(data):,} images (shipped result)")
+        else:
+            ev = evaluate(model, data, device="cpu")
+            correct[label] = ev.predictions == ev.labels
+            accuracy, (lo, hi), line = ev.accuracy, ev.interval, ev.summary()
+        results.append({"model": label, "accuracy": accuracy, "interval95": [lo, hi], "images": len(data)})
+        print(f"{label:{width}s} {line}")
     pairs = []
     for a, b in itertools.combinations(correct, 2):
         t = mcnemar(correct[a], correct[b])
