@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vit_tutorial import evaluate, load_dataset  # noqa: E402
 from vit_tutorial.checkpoint import check_dataset, model_from_payload, read_checkpoint  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
-from vit_tutorial.evaluation import mcnemar, wilson_interval  # noqa: E402
+from vit_tutorial.evaluation import accuracy_summary, mcnemar, wilson_interval  # noqa: E402
 from vit_tutorial.scaling import correct_of  # noqa: E402
 
 
-def read_model(path: Path, dataset: str, split: str):
+def read_model(path: Path, dataset: str, split: str, images: int):
     """A checkpoint's model, or a shipped result's per-image answers (a .json file, test split only)."""
     if path.suffix != ".json":
         payload = read_checkpoint(path)
@@ -47,6 +47,9 @@ def read_model(path: Path, dataset: str, split: str):
         raise VitTutorialError(f"{path} was scored on {dataset_of}, not {dataset}")
     if split != "test":
         raise VitTutorialError(f"{path} holds test results only, not --split {split}")
+    if len(bits) != images:
+        raise VitTutorialError(f"{path} holds results for {len(bits):,} images, not the {images:,} "
+                               f"of the {split} split")
     return correct_of(row)
 
 
@@ -68,11 +71,7 @@ def main(argv=None) -> int:
     try:
         splits = load_dataset(args.dataset, args.data_root, verbose=False)
         data = getattr(splits, args.split)
-        models = [read_model(path, args.dataset, args.split) for path in args.checkpoints]  # all before scoring
-        for path, model in zip(args.checkpoints, models):
-            if isinstance(model, torch.Tensor) and len(model) != len(data):
-                raise VitTutorialError(f"{path} holds results for {len(model):,} images, not the {len(data):,} "
-                                       f"of the {args.split} split")
+        models = [read_model(path, args.dataset, args.split, len(data)) for path in args.checkpoints]  # all first
     except VitTutorialError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -84,8 +83,7 @@ def main(argv=None) -> int:
             correct[label] = model
             n = int(model.sum())
             accuracy, (lo, hi) = n / len(data), wilson_interval(n, len(data))
-            line = (f"accuracy {100 * accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) "
-                    f"on {len(data):,} images (shipped result)")
+            line = accuracy_summary(accuracy, (lo, hi), len(data)) + " (shipped result)"
         else:
             ev = evaluate(model, data, device="cpu")
             correct[label] = ev.predictions == ev.labels

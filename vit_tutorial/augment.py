@@ -9,6 +9,7 @@ in the training process, on whatever device the batch lives on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -112,6 +113,7 @@ class Augment:
         return x.masked_fill(box.unsqueeze(1).to(x.device), 0.0)  # (B, 1, H, W) mask over every channel
 
 
+@functools.lru_cache(maxsize=8)  # the same two matrices for every batch of a run; callers only read them
 def _blur_matrix(n: int, sigma: float) -> torch.Tensor:
     """(n, n): multiplying a signal of length n by it blurs it with a Gaussian of width sigma, reflected at the ends."""
     if n == 1:

@@ -38,9 +38,7 @@ class Evaluation:
 
     def summary(self, what: str = "accuracy") -> str:
         """E.g. "accuracy 97.40 % (95 % interval 95.6-98.5 %) on 500 images"."""
-        lo, hi = self.interval
-        return (f"{what} {100 * self.accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) "
-                f"on {len(self.labels):,} images")
+        return accuracy_summary(self.accuracy, self.interval, len(self.labels), what)
 
     @property
     def misclassified(self) -> torch.Tensor:
@@ -52,6 +50,12 @@ class Evaluation:
     def __repr__(self) -> str:
         lo, hi = self.interval
         return f"Evaluation(accuracy={self.accuracy:.4f}, 95% interval=[{lo:.4f}, {hi:.4f}], images={len(self.labels)})"
+
+
+def accuracy_summary(accuracy: float, interval: tuple[float, float], n: int, what: str = "accuracy") -> str:
+    """E.g. "accuracy 97.40 % (95 % interval 95.6-98.5 %) on 500 images"."""
+    lo, hi = interval
+    return f"{what} {100 * accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) on {n:,} images"
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
