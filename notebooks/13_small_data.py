@@ -701,7 +701,7 @@ with torch.no_grad():
 # weights and batches) gave 92.42 %, so the result is not one lucky run.
 # The untaught one, the preset `fashion-mnist-spt-lsa`, was trained again
 # later with two seeds, each scored once on the test images whatever it
-# gave (2026-12-07, both cores of a Zen 4 EPYC, 50 minutes each;
+# gave (2026-12-07, both cores of a Zen 4 EPYC, 50 and 52 minutes;
 # `benchmarks/results/accuracy-fashion-mnist-spt-lsa-seeds-zen4-cpu-2core-2026-12-07.txt`):
 # 92.24 and 92.22 % on validation. Its weights would take `checkpoints/`
 # past its 10 MB, so seed 0 ships as its row, as the taught hybrid below
