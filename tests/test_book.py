@@ -153,3 +153,29 @@ def test_a_shipped_model_of_another_recipe_or_preset_is_not_taken_for_this_one(t
         assert "training mnist-cnn anew" in capsys.readouterr().out
     monkeypatch.setitem(CNN_PRESETS, "mnist-cnn", CNN_PRESETS["mnist-cnn"].replace(num_classes=5))
     assert book.recipe_differences(payload, "mnist-cnn", kwargs) == ["another model than the mnist-cnn preset"]
+
+
+def test_a_run_shipped_as_its_row_is_read_back_by_model_point(tmp_path, monkeypatch, mnist_sample):
+    """ship_result writes the row model_point reads instead of training; a run of another preset is refused."""
+    import json
+
+    from vit_tutorial.errors import VitTutorialError
+
+    monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
+    book.train_or_load("mnist", quick=True, retrain=True, splits=mnist_sample, progress=False)
+    run = tmp_path / "runs" / "mnist-quick"
+    path = book.ship_result("mnist", "mnist", "python -m vit_tutorial train", run=run, splits=mnist_sample)
+    row = json.loads(path.read_text())
+    assert path == tmp_path / "checkpoints" / "results" / "models" / "mnist.json"
+    assert row["command"] == "python -m vit_tutorial train" and len(row["correct"]) == len(mnist_sample.test)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a shipped row was trained again")
+
+    monkeypatch.delenv("VIT_TUTORIAL_QUICK", raising=False)
+    monkeypatch.delenv("VIT_TUTORIAL_RETRAIN", raising=False)
+    monkeypatch.setattr(book, "train_or_load", no_training)
+    assert book.model_point("mnist", "mnist", mnist_sample) == row
+    with pytest.raises(VitTutorialError, match="is not a run of the mnist-hybrid preset"):
+        book.ship_result("mnist-hybrid", "mnist", "cmd", run=run, splits=mnist_sample)

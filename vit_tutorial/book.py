@@ -188,8 +188,8 @@ def model_point(name: str, dataset: str, splits: Splits, test=None) -> dict:
 
     Most of the book's models ship as checkpoints. A few ship only as this row,
     in ``checkpoints/results/models/<name>.json`` (their accuracy, and which
-    test images they got right), because their weights would take
-    ``checkpoints/`` past its 10 MB. In full mode that row is read back, unless
+    test images they got right; ``ship_result`` writes it), because their
+    weights would take ``checkpoints/`` past its 10 MB. In full mode that row is read back, unless
     ``VIT_TUTORIAL_RETRAIN=1``; otherwise, or for a model shipped as a
     checkpoint, ``train_or_load`` gives the model and it is scored on ``test``
     (default: the test split).
@@ -258,6 +258,33 @@ SHIPPED_SNAPSHOTS_LEFT_OUT = (1, 40)
 def _half(state: dict) -> dict:
     """Weights in half precision; the input normalisation (``mean``, ``std``: a few numbers) kept exact."""
     return {k: v.half() if v.is_floating_point() and k not in ("mean", "std") else v for k, v in state.items()}
+
+
+def ship_result(name: str, dataset: str, command: str, run: str | Path | None = None,
+                splits: Splits | None = None) -> Path:
+    """Score the finished run ``run`` (default ``runs/<name>``) once on the test split and ship its row.
+
+    For a model whose weights would take ``checkpoints/`` past its 10 MB: it
+    ships as ``checkpoints/results/models/<name>.json`` (accuracy, interval
+    and which test images it got right), the row ``model_point`` reads back,
+    with ``command``, the command that trained it. A run of another model
+    than the preset ``name`` is refused.
+    """
+    from .scaling import full_point
+
+    run = Path(run) if run is not None else run_dir(name, quick=False)
+    src = run / "checkpoint.pt"
+    payload = read_checkpoint(src)
+    model = model_from_payload(payload, src).eval()
+    if model.config != preset(name):
+        raise VitTutorialError(f"{shown_path(src)} is not a run of the {name} preset")
+    splits = load_dataset(dataset, DATA, verbose=False) if splits is None else splits
+    row = full_point(name, dataset, model, History.from_dict(payload["history"]), len(splits.train), splits.test)
+    row.update(command=command, weights="float32, not shipped (checkpoints/ would exceed 10 MB)",
+               val_images=len(splits.val))
+    dst = CHECKPOINTS / "results" / "models" / f"{name}.json"
+    atomic_write(dst, lambda f: f.write(json.dumps(row).encode()))
+    return dst
 
 
 def ship(name: str, dataset: str, command: str, run: str | Path | None = None, with_snapshots: bool = False) -> Path:
