@@ -364,7 +364,8 @@ plt.close(fig)
 # All of these can be answered without training anything.
 #
 # 1. How many parameters does the learned table of the Fashion-MNIST model
-#    (`preset("fashion-mnist")`: 28 x 28 images, $P = 4$, $D = 128$) hold? Check it.
+#    (the plain ViT of notebook 10, `preset("fashion-mnist-plain")`: 28 x 28 images,
+#    $P = 4$, $D = 128$) hold? Check it.
 # 2. For every patch position, which other position has the most similar sine-cosine
 #    embedding? Predict it, then check on the $4 \times 4$ table.
 # 3. A model trained on 28 x 28 digits is given 49 x 49 images, a $7 \times 7$ grid of
@@ -379,7 +380,7 @@ plt.close(fig)
 # = 6{,}400$ parameters.
 
 # %%
-fashion = preset("fashion-mnist")
+fashion = preset("fashion-mnist-plain")
 fashion_rows = (fashion.image_size // fashion.patch_size) ** 2 + 1
 assert ViT(fashion).pos_embed.numel() == fashion_rows * fashion.embed_dim == 6_400
 print(f"Fashion-MNIST model: {fashion_rows} x {fashion.embed_dim} = {fashion_rows * fashion.embed_dim:,} "

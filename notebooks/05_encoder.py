@@ -316,10 +316,10 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 # ## Exercises
 #
 # 1. Count the parameters of one block of the Fashion-MNIST model
-#    (`preset("fashion-mnist")`: $D = 128$, $h = 8$, $M = 256$) by the formula of this
+#    (`preset("fashion-mnist-plain")`: $D = 128$, $h = 8$, $M = 256$) by the formula of this
 #    notebook, and check against the package's `Block`.
 # 2. Predict the parameter count of the whole Fashion-MNIST model, part by part, and
-#    check it against `ViT(preset("fashion-mnist"))`.
+#    check it against `ViT(preset("fashion-mnist-plain"))`.
 # 3. Multiply a token by 3 before a LayerNorm with $\gamma = 1$, $\beta = 0$. What
 #    changes in its output? What does that mean for a branch that reads
 #    $\mathrm{LN}(z_{\ell-1})$ while the residual sum $z_\ell$ grows from block to block?
@@ -335,7 +335,7 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 # four projections.
 
 # %%
-fashion = preset("fashion-mnist")
+fashion = preset("fashion-mnist-plain")
 Df, hf, Mf = fashion.embed_dim, fashion.num_heads, fashion.mlp_dim
 per_block_f = 4 * Df * Df + 2 * Df * Mf + 9 * Df + Mf
 assert (Df, hf, Mf) == (128, 8, 256) and per_block_f == 132_480

@@ -45,7 +45,7 @@ def test_a_recipes_teacher_is_the_books_model_of_that_name(tmp_path, monkeypatch
 
     monkeypatch.setattr(book, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(book, "CHECKPOINTS", tmp_path / "checkpoints")
-    assert RECIPES["fashion-mnist-distilled"]["teacher"] == "fashion-mnist-cnn"
+    assert RECIPES["fashion-mnist-plain-distilled"]["teacher"] == "fashion-mnist-cnn"
     kwargs = dict(recipe("mnist", quick=True), teacher="mnist-cnn", distill="soft")
     with pytest.raises(VitTutorialError, match="not its name 'mnist-cnn'"):
         fit(build_model("tiny"), mnist_sample.train.sample(64), **dict(kwargs, epochs=1), progress=False)

@@ -58,8 +58,8 @@ def test_shifted_patch_embed_is_five_images_patchified_normalised_and_projected(
 def test_shifted_tokens_see_the_neighbouring_patch():
     """A change one pixel outside a patch changes that patch's token with SPT, never with the plain embedding."""
     torch.manual_seed(0)
-    spt = ViT(preset("fashion-mnist", stem="shifted")).patch_embed.eval()
-    plain = ViT(preset("fashion-mnist")).patch_embed.eval()
+    spt = ViT(preset("fashion-mnist-plain", stem="shifted")).patch_embed.eval()
+    plain = ViT(preset("fashion-mnist-plain")).patch_embed.eval()
     x = images(1)
     y = x.clone()
     y[..., 4, 4] += 0.5  # first pixel of patch (1, 1): patch (0, 0) covers rows and columns 0-3
@@ -79,7 +79,7 @@ def test_shifted_stem_border_is_the_models_own_black():
     value, however close, would be blown up by the layer norm of the nearly constant border patches.
     """
     torch.manual_seed(0)
-    model = ViT(preset("fashion-mnist", stem="shifted")).eval()
+    model = ViT(preset("fashion-mnist-plain", stem="shifted")).eval()
     with torch.no_grad():
         model.patch_embed.norm.weight.normal_()
         model.patch_embed.norm.bias.normal_()
@@ -143,10 +143,22 @@ def test_lsa_scale_starts_at_one_over_sqrt_d_and_learns_without_weight_decay():
 
 
 def test_default_model_has_no_lsa_and_the_plain_stem():
-    model = ViT(preset("fashion-mnist"))
+    model = ViT(preset("fashion-mnist-plain"))
     assert not any(b.attn.lsa for b in model.blocks)
     assert type(model.patch_embed).__name__ == "PatchEmbed"
     assert "head_scale" not in " ".join(model.state_dict())
+
+
+def test_the_books_clothes_vit_is_the_plain_one_with_locality():
+    """The fashion-mnist preset: fashion-mnist-plain with SPT and LSA, its recipe, no teacher; the old name kept."""
+    from vit_tutorial.config import RECIPES
+
+    assert preset("fashion-mnist") == preset("fashion-mnist-plain", stem="shifted", lsa=True)
+    assert preset("fashion-mnist-spt-lsa") == preset("fashion-mnist") == preset("fashion-mnist-spt-lsa-distilled")
+    assert RECIPES["fashion-mnist-plain"] == RECIPES["fashion-mnist"] == RECIPES["fashion-mnist-spt-lsa"]
+    assert "teacher" not in RECIPES["fashion-mnist"]
+    model = ViT(preset("fashion-mnist"))
+    assert all(b.attn.lsa for b in model.blocks) and type(model.patch_embed).__name__ != "PatchEmbed"
 
 
 # ---------------------------------------------------------------- the whole model

@@ -135,7 +135,7 @@ AUGMENTATIONS = {
     # 98.00 %, 99.02 against 99.00 %; benchmarks/results/cv-recipes-mnist-elastic-zen4-cpu-2core-2026-12-06.txt).
     "digits-elastic": Augment(rotate=10.0, translate=0.1, scale=0.1, elastic=16.0),
     # Clothes: mirrored and shifted a little. Chosen on the validation set (30 epochs of the
-    # fashion-mnist preset, benchmarks/results/fashion-recipe-exploration-h200.txt): 90.4 %,
+    # fashion-mnist-plain preset, benchmarks/results/fashion-recipe-exploration-h200.txt): 90.4 %,
     # against 88.4 % with rotations, zooms and twice the shift added.
     "clothes": Augment(translate=0.05, hflip=True),
     # The same, plus random erasing (Zhong et al., 2020) half of the time.

@@ -30,7 +30,7 @@ from .utils import atomic_write, set_seed
 # The three models compared on each dataset, in the order the book shows them.
 MODELS = {
     "mnist": ("mnist", "mnist-hybrid", "mnist-cnn"),
-    "fashion-mnist": ("fashion-mnist", "fashion-mnist-hybrid", "fashion-mnist-cnn"),
+    "fashion-mnist": ("fashion-mnist-plain", "fashion-mnist-hybrid", "fashion-mnist-cnn"),
 }
 LABELS = {"": "ViT", "-hybrid": "hybrid", "-cnn": "CNN"}
 
