@@ -670,10 +670,11 @@ if taught["epochs"] >= 10:  # the shipped models (not quick mode)
 # In `ViTConfig` these are `stem="shifted"` and `lsa=True`, 8,400 more
 # parameters (813,530 in all). The plain ViT with both is the book's
 # `fashion-mnist` preset, the one `python -m vit_tutorial train --dataset
-# fashion-mnist` trains; the plain one is `fashion-mnist-plain`. The test suite proves the pieces against
-# PyTorch's: LSA equals `nn.MultiheadAttention` with a diagonal mask and
-# rescaled query rows, and SPT equals padding, cropping, `patchify`,
-# `F.layer_norm` and `F.linear`. Below, what a shifted token sees:
+# fashion-mnist` trains; the plain one is `fashion-mnist-plain`. The test
+# suite proves the pieces against PyTorch's: LSA equals
+# `nn.MultiheadAttention` with a diagonal mask and rescaled query rows, and
+# SPT equals padding, cropping, `patchify`, `F.layer_norm` and `F.linear`.
+# Below, what a shifted token sees:
 
 # %%
 spt_model = build_model("fashion-mnist")
