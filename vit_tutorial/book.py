@@ -280,7 +280,7 @@ def ship_result(name: str, dataset: str, command: str, run: str | Path | None = 
         raise VitTutorialError(f"{shown_path(src)} is not a run of the {name} preset")
     splits = load_dataset(dataset, DATA, verbose=False) if splits is None else splits
     row = full_point(name, dataset, model, History.from_dict(payload["history"]), len(splits.train), splits.test)
-    half = any(v.dtype == torch.float16 for v in payload["model"].values())  # a checkpoint once shipped, e.g.
+    half = any(v.dtype == torch.float16 for v in payload["model"].values())  # e.g. a checkpoint shipped before
     row.update(command=command, weights=f"{'float16' if half else 'float32'}, not shipped (checkpoints/ would "
                                         f"exceed 10 MB)", val_images=len(splits.val))
     dst = CHECKPOINTS / "results" / "models" / f"{name}.json"
