@@ -32,12 +32,9 @@ is missing is skipped. Torch's thread count is left as it is.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.metadata
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -52,7 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vit_tutorial import ImageDataset, ViT, ViTConfig, fit, set_seed  # noqa: E402
 from vit_tutorial.errors import VitTutorialError  # noqa: E402
-from vit_tutorial.training import amx_available, choose_amp, cpu_bf16_support, make_optimizer, train_step, warmup_cosine  # noqa: E402
+from vit_tutorial.machine import cpu_bf16_support, cpu_model, machine_header  # noqa: E402,F401 (machine_header re-exported)
+from vit_tutorial.machine import machine_info as package_machine_info  # noqa: E402
+from vit_tutorial.training import choose_amp, make_optimizer, train_step, warmup_cosine  # noqa: E402
 from vit_tutorial.utils import resolve_device  # noqa: E402
 
 # The configuration every model is built at (the patch size is a flag).
@@ -326,41 +325,9 @@ def fit_cuda(patches: list, train_size: int = 20_000) -> list:
 # --------------------------------------------------------------------------- the machine
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_header() -> str:
-    """The first line of a benchmark's output: the CPU, the threads, native bfloat16 and torch."""
-    return (f"# {cpu_model()}, {torch.get_num_threads()} threads, native bfloat16: {cpu_bf16_support() or 'none'}, "
-            f"torch {torch.__version__}")
-
-
 def machine_info(device: torch.device) -> dict:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count()
-    info = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu": cpu_model(),
-        "cores_available": cores,
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "amx": amx_available(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_bf16": cpu_bf16_support(),
-        "device": str(device),
-        "python": platform.python_version(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+    """The package's record of the machine, plus the versions of the peers this benchmark times."""
+    info = package_machine_info(device)
     for dist in ("timm", "vit-pytorch", "torchvision"):
         try:
             info[dist] = importlib.metadata.version(dist)
@@ -384,6 +351,7 @@ def parse_args(argv=None):
                    help="also time our default path with PyTorch's fused attention kernel forced on")
     p.add_argument("--fit-cuda", action="store_true", help="also run one epoch of fit on the GPU, if there is one")
     p.add_argument("--json", type=Path, help="write the results to this file")
+    p.add_argument("--record", action="store_true", help="keep the measurement as a speed row in results/speed/")
     args = p.parse_args(argv)
     if args.quick:
         args.reps, args.steps, args.batch_size = 2, 2, 64
@@ -402,10 +370,9 @@ def main(argv=None) -> dict:
     patches = [7, 4] if args.patch == "both" else [int(args.patch)]
 
     info = machine_info(device)
-    print(f"{info['date']}  {info['cpu']}  ({info['cores_available']} cores available, "
-          f"torch threads {info['torch_threads']})")
-    print(f"torch {info['torch']}, CPU capability torch uses: {info['cpu_capability']}, native bfloat16: "
-          f"{info['cpu_bf16'] or 'no'}, device: {device}"
+    print(f"{info['date']}  {info['cpu']}  ({info['cores']} cores available, torch threads {info['threads']})")
+    print(f"torch {info['torch']}, CPU capability torch uses: {info['capability']}, native bfloat16: "
+          f"{info['bf16'] or 'no'}, device: {device}"
           + (f" ({info['gpu']})" if "gpu" in info else ""))
     print("peers: " + ", ".join(f"{m} {info[m] or 'missing'}" for m in ("timm", "vit-pytorch", "torchvision")))
 
@@ -421,6 +388,19 @@ def main(argv=None) -> dict:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
         print(f"\nresults written to {args.json}")
+    if args.record and results["patches"]:
+        from vit_tutorial.speed import record
+
+        rows = []
+        for patch in results["patches"]:
+            default = next(v["median"] for v in patch["variants"] if v["default_training_path"])
+            rows += [{"patch_size": patch["patch_size"], "label": v["label"], "precision": v["precision"],
+                      "median": v["median"], "ratio": v["median"] / default, "rates": v["images_per_second"]}
+                     for v in patch["variants"]]
+        settings = {"batch": args.batch_size, "repetitions": args.reps, "steps": args.steps, "width": WIDTH,
+                    "depth": DEPTH}
+        command = "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        print(f"recorded in {record('throughput', info, settings, rows, command)}")
     return results
 
 

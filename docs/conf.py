@@ -76,6 +76,10 @@ def readme_for_the_site(text: str) -> str:
         label, target = match.groups()
         if re.match(r"[a-z][a-z0-9+.-]*:|#", target):  # a URL or an anchor
             return match.group(0)
+        if target.startswith("docs/") and target.endswith(".md"):  # a page of the website itself
+            return f"{label}({target[len('docs/'):]})"
+        if target == "CHANGELOG.md":  # the website has it as a page of its own
+            return f"{label}(changelog.md)"
         if (REPO / target.split("#", 1)[0]).is_dir() and not label.startswith("!"):
             return label[1:-1]
         return f"{label}(../{target})"  # a file that is missing fails the build

@@ -79,7 +79,7 @@ QUICK = quick_mode()  # nothing here trains, so quick and full mode run the same
 # the block, the final LayerNorm and the head.
 
 # %%
-fig = plot_architecture(preset("mnist"))
+fig = plot_architecture(preset("mnist/vit"))
 fig.savefig(IMAGES / "architecture.png", dpi=120, bbox_inches="tight")
 fig
 
@@ -369,7 +369,7 @@ with torch.no_grad():
     assert pe5(images.cpu()).flatten(2).shape == (B, D, 25)  # 25 patches
     torch.testing.assert_close(pe5(changed), pe5(images.cpu()), rtol=0, atol=0)
 for refuse in (lambda: PatchEmbed(image_size=28, patch_size=5), lambda: patchify(images, 5),
-               lambda: preset("mnist", patch_size=5)):
+               lambda: preset("mnist/vit", patch_size=5)):
     try:
         refuse()
     except VitTutorialError as err:

@@ -55,7 +55,7 @@ splits = load_dataset("mnist", DATA)
 images, labels = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images, labels = images.to(device), labels.to(device)
 
-model = ViT(preset("mnist")).to(device).eval()
+model = ViT(preset("mnist/vit")).to(device).eval()
 B = images.shape[0]
 P, N, D = model.config.patch_size, model.config.num_patches, model.config.embed_dim
 assert (B, P, N, D) == (8, 7, 16, 64)
@@ -249,7 +249,7 @@ print("without positions, the class token's output does not depend on its place:
 # image shares, without a job of its own.
 
 # %%
-mean_model = ViT(preset("mnist", pool="mean")).to(device).eval()
+mean_model = ViT(preset("mnist/vit", pool="mean")).to(device).eval()
 features = mean_model.forward_features(images)  # (B, N+1, D)
 logits = mean_model.head(features[:, 1:].mean(dim=1))  # mean over the N patch tokens: (B, D) -> (B, 10)
 torch.testing.assert_close(logits, mean_model(images))

@@ -57,7 +57,7 @@ splits = load_dataset("mnist", DATA)
 images, _ = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device)
 
-model = ViT(preset("mnist")).to(device).eval()
+model = ViT(preset("mnist/vit")).to(device).eval()
 cfg = model.config
 B = images.shape[0]
 P, G, N, D = cfg.patch_size, cfg.grid_size, cfg.num_patches, cfg.embed_dim  # G: patches along one side
@@ -276,7 +276,7 @@ assert package_table.shape == (N + 1, D)
 torch.testing.assert_close(package_table[1:], ours.float())
 torch.testing.assert_close(package_table[0], torch.zeros(D), rtol=0, atol=0)
 
-fixed = ViT(preset("mnist", pos_embed="sincos"))
+fixed = ViT(preset("mnist/vit", pos_embed="sincos"))
 torch.testing.assert_close(fixed.pos_embed[0], package_table, rtol=0, atol=0)
 assert model.num_parameters() - fixed.num_parameters() == (N + 1) * D
 print(f"sine-cosine by loops == vit_tutorial.embeddings.sincos_2d: OK "
@@ -364,7 +364,7 @@ plt.close(fig)
 # All of these can be answered without training anything.
 #
 # 1. How many parameters does the learned table of the Fashion-MNIST model
-#    (the plain ViT of notebook 10, `preset("fashion-mnist-plain")`: 28 x 28 images,
+#    (the plain ViT of notebook 10, `preset("fashion-mnist/vit")`: 28 x 28 images,
 #    $P = 4$, $D = 128$) hold? Check it.
 # 2. For every patch position, which other position has the most similar sine-cosine
 #    embedding? Predict it, then check on the $4 \times 4$ table.
@@ -380,7 +380,7 @@ plt.close(fig)
 # = 6{,}400$ parameters.
 
 # %%
-fashion = preset("fashion-mnist-plain")
+fashion = preset("fashion-mnist/vit")
 fashion_rows = (fashion.image_size // fashion.patch_size) ** 2 + 1
 assert ViT(fashion).pos_embed.numel() == fashion_rows * fashion.embed_dim == 6_400
 print(f"Fashion-MNIST model: {fashion_rows} x {fashion.embed_dim} = {fashion_rows * fashion.embed_dim:,} "

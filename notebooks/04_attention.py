@@ -429,7 +429,7 @@ print("our attention == nn.MultiheadAttention (output and every head's weights):
 # (`return_attention=True`), and the fused `scaled_dot_product_attention` otherwise.
 # Left to itself, the module takes the fused path on a GPU and the explicit one on
 # the CPU, where for heads as small as ours the fused kernel measured no faster in
-# float32 and four to five times slower in bfloat16 (`benchmarks/results/`). Setting
+# float32 and four to five times slower in bfloat16 (`benchmarks/throughput.py --ablation`). Setting
 # `fused = True` forces the fused path, which is what we test here.
 
 # %%

@@ -56,7 +56,7 @@ splits = load_dataset("mnist", DATA)
 images, _ = splits.val.examples(8, seed=0)  # (B, C, H, W), values in [0, 1]
 images = images.to(device, torch.float64)
 
-model = ViT(preset("mnist")).to(device, torch.float64).eval()
+model = ViT(preset("mnist/vit")).to(device, torch.float64).eval()
 cfg = model.config
 D, h, M = cfg.embed_dim, cfg.num_heads, cfg.mlp_dim  # M: hidden width of the MLP
 z0 = model.embed(images)  # equation 1: (B, C, H, W) -> (B, N+1, D)
@@ -224,7 +224,7 @@ print("equations 1-4 + head == vit_tutorial.ViT: OK")
 # %% [markdown]
 # ## Where the parameters are
 #
-# The table counts the parameters of the book's MNIST model, `ViT(preset("mnist"))`,
+# The table counts the parameters of the book's MNIST model, `ViT(preset("mnist/vit"))`,
 # part by part.
 
 # %%
@@ -304,7 +304,7 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 
 # %% [markdown]
 # Our model, PyTorch's building blocks and torchvision's ViT compute the same
-# function. The book's own model is the package's `ViT(preset("mnist"))`: 139,018
+# function. The book's own model is the package's `ViT(preset("mnist/vit"))`: 139,018
 # parameters, 16 patches of 7 x 7, four blocks of four heads.
 #
 # ## What comes next
@@ -316,10 +316,10 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 # ## Exercises
 #
 # 1. Count the parameters of one block of the Fashion-MNIST model
-#    (`preset("fashion-mnist-plain")`: $D = 128$, $h = 8$, $M = 256$) by the formula of this
+#    (`preset("fashion-mnist/vit")`: $D = 128$, $h = 8$, $M = 256$) by the formula of this
 #    notebook, and check against the package's `Block`.
 # 2. Predict the parameter count of the whole Fashion-MNIST model, part by part, and
-#    check it against `ViT(preset("fashion-mnist-plain"))`.
+#    check it against `ViT(preset("fashion-mnist/vit"))`.
 # 3. Multiply a token by 3 before a LayerNorm with $\gamma = 1$, $\beta = 0$. What
 #    changes in its output? What does that mean for a branch that reads
 #    $\mathrm{LN}(z_{\ell-1})$ while the residual sum $z_\ell$ grows from block to block?
@@ -335,7 +335,7 @@ print(f"vit_tutorial.ViT == torchvision VisionTransformer with copied weights "
 # four projections.
 
 # %%
-fashion = preset("fashion-mnist-plain")
+fashion = preset("fashion-mnist/vit")
 Df, hf, Mf = fashion.embed_dim, fashion.num_heads, fashion.mlp_dim
 per_block_f = 4 * Df * Df + 2 * Df * Mf + 9 * Df + Mf
 assert (Df, hf, Mf) == (128, 8, 256) and per_block_f == 132_480

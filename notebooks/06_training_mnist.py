@@ -48,11 +48,12 @@ from torchvision.transforms.v2 import functional as TF
 
 from vit_tutorial import ViT, default_device, evaluate, load_checkpoint, load_dataset, preset, quick_mode, set_seed
 from vit_tutorial.augment import get_augment
-from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, train_or_load, training_set
+from vit_tutorial import registry
+from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, load, training_set
 from vit_tutorial.checkpoint import read_checkpoint
 from vit_tutorial.data import SAMPLE_SPLIT, VAL_SIZE
 from vit_tutorial.plots import plot_history, plot_images
-from vit_tutorial.training import RECIPES, SAMPLE_EPOCHS, fit, param_groups, recipe, warmup_cosine
+from vit_tutorial.training import fit, param_groups, warmup_cosine
 from vit_tutorial.utils import shown_path
 
 set_seed(0)
@@ -82,8 +83,10 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: 1,000 training images and 2 epochs
 # %%
 # NBVAL_IGNORE_OUTPUT
 splits = load_dataset("mnist", DATA)
+MODEL = f"{splits.dataset}/vit"  # the book's ViT for these digits: mnist/vit, or mnist-sample/vit offline
 train = training_set(splits)  # all training images, or 1,000 in quick mode
 print(splits.source)
+print("the model:", MODEL)
 print(f"training on {len(train)} images, validating on {len(splits.val)}, test set of {len(splits.test)} kept apart")
 for name, part in (("training", splits.train), ("validation", splits.val), ("test", splits.test)):
     print(f"{name:10s} digits per class: {torch.bincount(part.labels, minlength=10).tolist()}")
@@ -233,13 +236,13 @@ print("package == torchvision's affine, image by image: mean |difference| below 
 # %% [markdown]
 # ## The model and the recipe
 #
-# The book's MNIST model is the `"mnist"` preset: 7 × 7 patches (so N = 16
+# The book's MNIST model is `mnist/vit` (and `mnist-sample/vit`): 7 × 7 patches (so N = 16
 # tokens plus the class token), width D = 64, four encoder blocks of four
 # heads. It is deliberately small, so that a CPU can train it (the time the
 # shipped run took is printed further down).
 
 # %%
-model = ViT(preset("mnist"))
+model = ViT(preset(MODEL))
 print(model.config)
 print(f"{model.num_parameters():,} trainable parameters")
 
@@ -265,32 +268,27 @@ print(f"{model.num_parameters():,} trainable parameters")
 # float32.
 
 # %%
-print(json.dumps(RECIPES["mnist"], indent=1))
-print(f"on the offline sample: {SAMPLE_EPOCHS['mnist']} epochs instead of {RECIPES['mnist']['epochs']}")
+print(json.dumps(registry.recipe("mnist/vit"), indent=1))
+print(f"on the offline sample (mnist-sample/vit): {registry.recipe('mnist-sample/vit')['epochs']} epochs instead of "
+      f"{registry.recipe('mnist/vit')['epochs']}")
 full_epoch, sample_epoch = 60_000 - VAL_SIZE, 10 * SAMPLE_SPLIT[0]  # training digits per epoch
 print(f"an epoch: {full_epoch:,} digits on the full MNIST, {sample_epoch:,} on the offline sample "
       f"({full_epoch / sample_epoch:.1f} times fewer)")
 
 # %% [markdown]
 # The 15 epochs are for the full MNIST, 55,000 training digits. The offline
-# sample has 4,000, so an epoch there is almost fourteen times shorter, and `recipe`
-# gives it 160 epochs instead. Quick mode, for the tests, trains 2 epochs on
-# 1,000 digits.
+# sample has 4,000, so an epoch there is almost fourteen times shorter. The
+# sample is therefore a dataset of its own, with models of its own: the book's
+# ViT is `mnist/vit` on the full MNIST and `mnist-sample/vit` on the sample,
+# the same network with 160 epochs instead of 15. Quick mode, for the tests,
+# trains 2 epochs on 1,000 digits.
 #
-# The 160 is the package's setting for the sample (`SAMPLE_EPOCHS`), and it
-# was chosen on more digits than the 500 of the validation split, which
-# cannot tell two recipes a point apart. `benchmarks/cv_epochs.py` cuts the
-# 4,500 digits that are not the test split into three class-balanced folds,
-# trains on two and scores the third, three times over, so every digit is
-# scored once per candidate. Cross-validated accuracy on a 2-core AMD EPYC
-# CPU: 80 epochs 96.6 %, 120 epochs 97.5 %, 160 epochs 98.0 % and 200
-# epochs 98.0 %. Counting only the digits that one candidate gets right and
-# the other wrong (McNemar's test; notebook 12 works it out by hand), 160
-# beats 120 (58 digits against 36, p = 0.03) and 200 is a tie with 160 (44
-# against 42, p = 0.9), so the book takes the cheaper of the two. Notebook 13's
-# hybrid, by the same reasoning, trains 60 (a tie with 80 on two splits of
-# the digits and on 9 folds of 4,000: 99.22 % against 99.20 %), and its
-# CNN, not cross-validated, trains as long as the hybrid.
+# The 160 was chosen on more digits than the 500 of the validation split,
+# which cannot tell two recipes a point apart: the 4,500 digits that are not
+# the test split were cut into class-balanced folds, each candidate trained on
+# all folds but one and scored on the one left out, so every digit was scored
+# once per candidate (cross-validation; the website's decision record on the
+# digit recipes has the table). Longer runs stopped helping at 160 epochs.
 
 # %% [markdown]
 # ## One epoch, written out
@@ -320,7 +318,7 @@ print(f"an epoch: {full_epoch:,} digits on the full MNIST, {sample_epoch:,} on t
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-kwargs = recipe("mnist", quick=QUICK, full=splits.full)  # fit's keyword arguments for this run
+kwargs = registry.recipe(MODEL, quick=QUICK)  # fit's keyword arguments for this run
 batch_size, lr = kwargs["batch_size"], kwargs["lr"]
 steps_per_epoch = math.ceil(len(train) / batch_size)
 total_steps = kwargs["epochs"] * steps_per_epoch
@@ -741,16 +739,16 @@ print("one epoch by hand == fit: the same weights (keys' biases aside) and the s
 # If training is interrupted, calling `fit` again with `resume=True` continues
 # after the last finished epoch and ends with exactly the same weights.
 #
-# `train_or_load("mnist")` stands for that call, with the recipe above. On a
-# fresh clone it does **not** train: it finds `checkpoints/mnist.pt`, the
-# result of that call shipped with the book (half-precision weights, with the
+# `load(MODEL)` stands for that call, with the recipe above. On a
+# fresh clone it does **not** train: it finds `checkpoints/mnist-sample/vit.pt`,
+# the result of that call shipped with the book (half-precision weights, with the
 # history and the command that made it; the snapshots are in
-# `checkpoints/mnist-snapshots.pt`), and loads it, so this notebook runs in
+# `checkpoints/mnist-sample/vit-snapshots.pt`), and loads it, so this notebook runs in
 # seconds. The history, timings and precision printed from here on are
 # therefore those of the run that made the checkpoint, on another CPU, not
 # measurements of your machine. Set `VIT_TUTORIAL_RETRAIN=1` (or run
 # `bash scripts/book.sh --retrain`) and it trains here instead, with `fit`,
-# saving the run under `runs/mnist`. Quick mode (the tests) always trains its
+# saving the run under `runs/mnist-sample/vit`. Quick mode (the tests) always trains its
 # tiny 2-epoch model.
 #
 # The validation accuracy is measured again here, with `evaluate` (notebook
@@ -758,8 +756,8 @@ print("one epoch by hand == fit: the same weights (keys' biases aside) and the s
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history, _ = train_or_load("mnist", splits=splits, progress=False)  # fit with `kwargs`, or its shipped result
-source = LOADED_FROM["mnist"]
+model, history = load(MODEL, splits, progress=False)  # fit with `kwargs`, or its shipped result
+source = LOADED_FROM[MODEL]
 settings = json.loads(read_checkpoint(source)["train_settings"])
 print(f"model from {shown_path(source)}; recipe: {kwargs['epochs']} epochs, batch {kwargs['batch_size']}; "
       f"it was trained in {settings['amp']}")
@@ -850,7 +848,7 @@ print("the checkpoint reloads to the same model: OK")
 # result figures:
 #
 # ```
-# python -m vit_tutorial train --dataset mnist --out runs/mnist-cli
+# python -m vit_tutorial train --model mnist-sample/vit --out runs/mnist-cli
 # python -m vit_tutorial predict --checkpoint runs/mnist-cli/checkpoint.pt --image my_digit.png
 # ```
 #
@@ -916,8 +914,8 @@ def schedule_steps(images: int, epochs: int, batch_size: int = 64, warmup_epochs
     return epochs * per_epoch, max(1, round(warmup_epochs * per_epoch))
 
 
-sample_run = schedule_steps(sample_epoch, recipe("mnist", full=False)["epochs"])
-full_run = schedule_steps(full_epoch, recipe("mnist", full=True)["epochs"])
+sample_run = schedule_steps(sample_epoch, registry.recipe("mnist-sample/vit")["epochs"])
+full_run = schedule_steps(full_epoch, registry.recipe("mnist/vit")["epochs"])
 assert sample_run == (10_080, 126) and full_run == (12_900, 1_720)
 assert warmup_cosine(125, 126, 10_080) == 1.0 > warmup_cosine(124, 126, 10_080)  # the peak at the last warm-up step
 print(f"offline sample: {sample_run[0]:,} steps, {sample_run[1]} warming up; "
@@ -938,7 +936,7 @@ D, N = cfg.embed_dim, cfg.num_patches
 per_block = 2 * 2 * D + 3 * D + D + cfg.mlp_dim + D  # norm1, norm2; qkv, proj, fc1, fc2 biases
 outside = D + D + (N + 1) * D + 2 * D + cfg.num_classes  # patch bias, cls token, positions, norm, head bias
 tensors, numbers = 8 * cfg.depth + 6, cfg.depth * per_block + outside
-no_decay = param_groups(ViT(preset("mnist")), 0.05)[1]["params"]
+no_decay = param_groups(ViT(preset("mnist/vit")), 0.05)[1]["params"]
 assert (len(no_decay), sum(p.numel() for p in no_decay)) == (tensors, numbers) == (38, 4_170)
 print(f"no weight decay: {tensors} tensors, {numbers:,} numbers "
       f"({numbers / model.num_parameters():.1%} of {model.num_parameters():,})")

@@ -39,7 +39,7 @@
 import torch
 
 from vit_tutorial import default_device, evaluate, quick_mode, set_seed
-from vit_tutorial.book import IMAGES, train_or_load, training_set
+from vit_tutorial.book import IMAGES, digits, load, training_set
 from vit_tutorial.evaluation import wilson_interval
 from vit_tutorial.plots import plot_accuracy, plot_confusion, plot_misclassified, plot_per_class_accuracy
 
@@ -48,14 +48,16 @@ device = default_device()
 QUICK = quick_mode()
 
 # %% [markdown]
-# `train_or_load` returns the same model as notebook 06 (the shipped
+# `load` returns the same model as notebook 06 (the shipped
 # checkpoint on a fresh clone; a model trained here with
-# `VIT_TUTORIAL_RETRAIN=1` or in quick mode), its training history and the
-# data splits.
+# `VIT_TUTORIAL_RETRAIN=1` or in quick mode) and its training history;
+# `digits` the data splits.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history, splits = train_or_load("mnist")
+splits = digits()
+MODEL = f"{splits.dataset}/vit"
+model, history = load(MODEL, splits)
 train = training_set(splits)
 print(splits.source)
 print(f"{model.num_parameters():,} parameters, trained for {len(history)} epochs on {len(train):,} images")
@@ -231,7 +233,7 @@ print("the gallery shows only misclassified digits")
 # NBVAL_IGNORE_OUTPUT
 ev_test = evaluate(model, splits.test, device=device)
 print(f"{len(splits.test):,} test images of {splits.train.name} "
-      f"({'the official MNIST test set' if splits.full else 'the offline 5,000-digit sample'}; "
+      f"({'the official MNIST test set' if splits.dataset == 'mnist' else 'the offline 5,000-digit sample'}; "
       f"{'quick mode' if QUICK else 'full recipe'})")
 print(ev_test.summary("test accuracy      "))
 print(ev_val.summary("validation accuracy"))

@@ -51,7 +51,7 @@ import torch
 from torch.testing import assert_close
 
 from vit_tutorial import default_device, evaluate, patchify, quick_mode, set_seed
-from vit_tutorial.book import IMAGES, LOADED_FROM, snapshots as kept_snapshots, train_or_load
+from vit_tutorial.book import IMAGES, LOADED_FROM, digits, load, snapshots as kept_snapshots
 from vit_tutorial.utils import shown_path
 from vit_tutorial.inspect import (attention_rollout, cls_attention, discard_weakest, fuse_heads,
                                   mean_attention_distance, patch_distances)
@@ -65,7 +65,7 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: the small model trained in seconds
 # %% [markdown]
 # ## The trained model
 #
-# `train_or_load` gives back the model that notebook 06 trained (and trains
+# `load` gives back the model that notebook 06 trained (and trains
 # it, if this notebook runs first). In quick mode it is a model trained for
 # two epochs on 1,000 digits: its maps are rougher, and every number printed
 # below differs from a full run, but all the code and every check is the same.
@@ -73,9 +73,11 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: the small model trained in seconds
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history, splits = train_or_load("mnist")
+splits = digits()
+MODEL = f"{splits.dataset}/vit"
+model, history = load(MODEL, splits)
 model = model.to(device).eval()
-print(f"{shown_path(LOADED_FROM['mnist'])}: trained for {len(history)} epochs, "
+print(f"{shown_path(LOADED_FROM[MODEL])}: trained for {len(history)} epochs, "
       f"validation accuracy {history.val_acc[-1]:.1%}")
 
 # %% [markdown]
@@ -526,7 +528,7 @@ print(f"uniform attention over N+1 = {N + 1} tokens: log({N + 1}) = {max_entropy
 # and the weight its patch queries give to the class token.
 
 # %%
-snapshots = kept_snapshots("mnist")  # [(epoch, model), ...]: the weights fit kept during training
+snapshots = kept_snapshots(MODEL)  # [(epoch, model), ...]: the weights fit kept during training
 assert snapshots and snapshots[0][0] == 0
 
 
@@ -648,7 +650,7 @@ assert (stats["before training"]["to class token"] - 1 / (N + 1)).abs().max() < 
 #
 # `fit` kept a copy of the weights at a few epochs (0, 1, 2, 5, 10, ... and
 # the last; just 0, 1 and 2 in quick mode); the shipped copy leaves out
-# epochs 1 and 40, to keep `checkpoints/` within 10 MB. Loading each snapshot and drawing
+# epochs 1 and 40, to keep `checkpoints/` small. Loading each snapshot and drawing
 # the rollout for the same four digits shows the attention take shape. All
 # the panels share one colour scale, from 0 to the largest weight in any of
 # them, so a brighter patch means more weight at every epoch.

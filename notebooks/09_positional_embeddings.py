@@ -43,7 +43,7 @@ import torch
 from torch.testing import assert_close
 
 from vit_tutorial import default_device, patchify, quick_mode, set_seed
-from vit_tutorial.book import IMAGES, LOADED_FROM, snapshots as kept_snapshots, train_or_load
+from vit_tutorial.book import IMAGES, LOADED_FROM, digits, load, snapshots as kept_snapshots
 from vit_tutorial.utils import shown_path
 from vit_tutorial.embeddings import sincos_2d
 from vit_tutorial.inspect import patch_filter_components, position_similarity
@@ -58,7 +58,7 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: the small model trained in seconds
 # %% [markdown]
 # ## The trained model, and the same model untrained
 #
-# As in notebook 08, `train_or_load` gives back the model of notebook 06. The
+# As in notebook 08, `load` gives back the model of notebook 06. The
 # snapshot `fit` saved at epoch 0 is the same model before its first step:
 # the baseline for everything below. In quick mode the model has trained for
 # only two epochs, so its pictures are close to the untrained ones; the full
@@ -67,11 +67,13 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: the small model trained in seconds
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history, splits = train_or_load("mnist")
+splits = digits()
+MODEL = f"{splits.dataset}/vit"
+model, history = load(MODEL, splits)
 model = model.cpu().eval()  # nothing below runs the model: its weights are all we read
-snapshots = kept_snapshots("mnist")  # [(epoch, model), ...]: the weights fit kept during training
+snapshots = kept_snapshots(MODEL)  # [(epoch, model), ...]: the weights fit kept during training
 untrained = snapshots[0][1]
-print(f"{shown_path(LOADED_FROM['mnist'])}: trained for {len(history)} epochs, validation accuracy "
+print(f"{shown_path(LOADED_FROM[MODEL])}: trained for {len(history)} epochs, validation accuracy "
       f"{history.val_acc[-1]:.1%}; snapshots at epochs {[epoch for epoch, _ in snapshots]}")
 
 # %%

@@ -31,26 +31,25 @@
 
 # %%
 # %matplotlib inline
-import json
 import math
-import time
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from IPython.display import display
+from torch.testing import assert_close
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from vit_tutorial import (ViT, default_device, evaluate, fit, load_dataset, mcnemar, preset, quick_mode,
+from vit_tutorial import (ViT, default_device, evaluate, load_dataset, mcnemar, preset, quick_mode,
                           set_seed, wilson_interval)
-from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, results_dir, train_or_load, training_set
+from vit_tutorial import registry
+from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, load, results_root, training_set
 from vit_tutorial.embeddings import sincos_2d
 from vit_tutorial.heads import HEADS, compare_heads, extract_features, make_head
 from vit_tutorial.plots import plot_feature_map
 from vit_tutorial.search import grid, run_grid
-from vit_tutorial.training import recipe
 from vit_tutorial.utils import shown_path
 
 set_seed(0)
@@ -60,21 +59,22 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: a model trained briefly on 1,000 i
 # %% [markdown]
 # ## 1. The frozen model and its features
 #
-# `train_or_load` returns the model notebook 10 trained, the plain ViT
-# `fashion-mnist-plain`: in full mode it loads the checkpoint that ships with
-# the book, `checkpoints/fashion-mnist-plain.pt` (30 epochs on 55,000 images,
-# trained on a 2-core AMD EPYC in bfloat16).
+# `load` returns the model notebook 10 trained, the plain ViT
+# `fashion-mnist/vit`: in full mode it loads the checkpoint that ships with
+# the book, `checkpoints/fashion-mnist/vit.pt` (30 epochs on 55,000 images).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model, history, splits = train_or_load("fashion-mnist", name="fashion-mnist-plain")
+splits = load_dataset("fashion-mnist", DATA)
+model, history = load("fashion-mnist/vit", splits)
 model.requires_grad_(False)  # frozen: nothing below changes the encoder
 train = training_set(splits)
 evaluation_set = splits.test.sample(1000, seed=0) if QUICK else splits.test
-print(splits.source, "; model:", shown_path(LOADED_FROM["fashion-mnist-plain"]))
+print(splits.source, "; model:", shown_path(LOADED_FROM["fashion-mnist/vit"]))
 print(f"{model.num_parameters(trainable_only=False):,} parameters, trained for {len(history)} epochs "
       f"on {len(train):,} images")
-assert len(history) == recipe("fashion-mnist", quick=QUICK)["epochs"] and len(train) == (1_000 if QUICK else 55_000)
+assert len(history) == registry.recipe("fashion-mnist/vit", quick=QUICK)["epochs"]
+assert len(train) == (1_000 if QUICK else 55_000)
 
 # %% [markdown]
 # `extract_features` runs the encoder and returns, for each image, the
@@ -278,7 +278,7 @@ fig
 # mean pooling each need their own learning rate, both poolings (with
 # learned positions) also run at half the book's rate, 0.001.
 #
-# The limits are plain: 20 epochs is a quarter of the 80 the book's MNIST
+# The limits are plain: 20 epochs is an eighth of the 160 the book's MNIST
 # model trains for on this sample, so these models are under-trained;
 # two learning rates are not a search; two seeds and 500 validation digits
 # (a 95 % interval of about ±2.4 points at 92 %) only show differences of
@@ -287,22 +287,24 @@ fig
 # %%
 # NBVAL_IGNORE_OUTPUT
 mnist = load_dataset("mnist", DATA)
+MODEL = f"{mnist.dataset}/vit"  # mnist-sample/vit offline
 mnist_train = training_set(mnist)
 POOL_EPOCHS, SEEDS = (1, [0]) if QUICK else (20, [0, 1])
-budget = recipe("mnist", quick=QUICK, full=mnist.full, epochs=POOL_EPOCHS)
-LR, LOWER_LR = budget["lr"], budget["lr"] / 2
+budget = {"epochs": POOL_EPOCHS}  # every run: the model's recipe, for this many epochs
+LR = registry.recipe(MODEL)["lr"]
+LOWER_LR = LR / 2
 points = grid(pool=["cls", "mean"], pos_embed=["learned", "sincos"])
 points += grid(pool=["cls", "mean"], pos_embed=["learned"], lr=[LOWER_LR])  # a second learning rate for each
 pool_rows = []
 for seed in SEEDS:
-    for row in run_grid(points, preset("mnist"), budget, mnist_train, mnist.val, seed=seed,
-                        cache_dir=None if QUICK else results_dir("pooling"), device=device):
+    for row in run_grid(points, MODEL, budget, seed=seed, quick=QUICK, cache=results_root(), splits=mnist,
+                        device=device):
         pool_rows.append({"lr": LR, **row, "seed": seed})
 assert all(r["epochs"] == POOL_EPOCHS and r["images_seen"] == POOL_EPOCHS * len(mnist_train) for r in pool_rows)
 
 # %%
 assert len(pool_rows) == len(points) * len(SEEDS)
-cfg = preset("mnist")
+cfg = preset(MODEL)
 size = {(r["pool"], r["pos_embed"]): r["parameters"] for r in pool_rows}
 assert size["cls", "learned"] == size["mean", "learned"]  # the class token stays in the sequence, unread
 assert size["cls", "learned"] - size["cls", "sincos"] == (cfg.num_patches + 1) * cfg.embed_dim  # fixed positions
@@ -365,36 +367,17 @@ print(temperature_table.to_string(index=False, float_format="{:.2f}".format))
 # point apart (-0.54) while neighbours stay similar (0.87).
 #
 # We train the class-token and mean-pooling models once more with the
-# table at the grid's temperature, same seeds and budget. The runs go
-# through `fit` directly, because the package's configuration has no
-# temperature switch: the new table replaces the buffer of a sine-cosine model.
+# table at the grid's temperature, same seeds and budget: the configuration's
+# `pos_temperature` sets the temperature of the model's sine-cosine table.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def train_with_temperature(pool: str, temperature: float, seed: int) -> dict:
-    """One MNIST run with the sine-cosine table at ``temperature``; its row (kept in results_dir("pooling"))."""
-    path = results_dir("pooling") / f"sincos-T{temperature:.3g}-{pool}-{POOL_EPOCHS}ep-lr{LR:g}-seed{seed}.json"
-    if not QUICK and path.is_file():
-        return json.loads(path.read_text())
-    torch.manual_seed(seed)
-    model = ViT(preset("mnist", pool=pool, pos_embed="sincos"))
-    model.pos_embed.copy_(sincos_table(G, cfg.embed_dim, temperature).unsqueeze(0))
-    t0 = time.perf_counter()
-    history = fit(model, mnist_train, mnist.val, **budget, seed=seed, device=device, progress=False, verbose=False)
-    row = {"pool": pool, "pos_embed": f"sincos T={temperature:.3g}", "lr": LR, "val_acc": history.val_acc[-1],
-           "parameters": model.num_parameters(), "seconds": time.perf_counter() - t0, "seed": seed}
-    if not QUICK:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(row, indent=1))
-    return row
-
-
+assert_close(ViT(preset(MODEL, pos_embed="sincos", pos_temperature=T_GRID)).pos_embed[0],
+             sincos_table(G, cfg.embed_dim, T_GRID))  # the package builds the same table
 for seed in SEEDS:
-    for pool in ("cls", "mean"):
-        row = train_with_temperature(pool, T_GRID, seed)
-        pool_rows.append(row)
-        print(f"seed {seed}, pool={pool}, sincos T={T_GRID:.3g}: validation {row['val_acc']:.2%} "
-              f"({row['seconds']:.0f} s)")
+    for row in run_grid(grid(pool=["cls", "mean"], pos_embed=["sincos"], pos_temperature=[T_GRID]), MODEL, budget,
+                        seed=seed, quick=QUICK, cache=results_root(), splits=mnist, device=device):
+        pool_rows.append({**row, "pos_embed": f"sincos T={T_GRID:.3g}", "lr": LR, "seed": seed})
         assert 0 <= row["val_acc"] <= 1
 
 # %% [markdown]
@@ -537,7 +520,7 @@ assert xor_accuracy["logistic regression"] <= 0.76 and xor_accuracy["k-nearest n
 
 # %%
 torch.manual_seed(0)
-mean_model = ViT(preset("mnist", pool="mean")).eval()
+mean_model = ViT(preset(MODEL, pool="mean")).eval()
 digits, _ = mnist.val.batch(torch.arange(8))  # (B, C, H, W)
 N = mean_model.config.num_patches
 with torch.no_grad():

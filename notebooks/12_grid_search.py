@@ -53,13 +53,14 @@ import math
 import pandas as pd
 import torch
 
-from vit_tutorial import ViT, default_device, evaluate, fit, load_dataset, preset, quick_mode, set_seed
+from vit_tutorial import ViT, default_device, load_dataset, preset, quick_mode, registry, set_seed
 from vit_tutorial.augment import AUGMENTATIONS
-from vit_tutorial.book import DATA, IMAGES, results_dir, training_set
-from vit_tutorial.evaluation import mcnemar, wilson_interval
+from vit_tutorial.book import DATA, IMAGES, results_root, training_set
+from vit_tutorial.evaluation import count_summary, mcnemar, mcnemar_summary, wilson_interval
 from vit_tutorial.plots import plot_grid_heatmap
-from vit_tutorial.search import RESULT_KEYS, best, grid, run_grid, split_point
-from vit_tutorial.training import recipe
+from vit_tutorial.results import correct_of
+from vit_tutorial.runner import RunSpec, run
+from vit_tutorial.search import RESULT_KEYS, best, grid, run_grid
 
 set_seed(0)
 device = default_device()
@@ -81,13 +82,14 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: tiny grids on 1,000 images, as in 
 splits = load_dataset("mnist", DATA)
 train, val = training_set(splits), splits.val
 EPOCHS = 1 if QUICK else 8
-base = preset("mnist")
-budget = recipe("mnist", quick=QUICK, full=splits.full, epochs=EPOCHS)
-cache = None if QUICK else results_dir("grid")  # the shipped results, unless VIT_TUTORIAL_RETRAIN=1
+MODEL = f"{splits.dataset}/vit"  # the book's ViT: mnist-sample/vit offline
+base = preset(MODEL)
+budget = {"epochs": EPOCHS}  # every point: the model's recipe for this many epochs, with the point's changes
+cache = results_root()  # the shipped rows (results/), unless VIT_TUTORIAL_RETRAIN=1; none in quick mode
 print(splits.source)
 print(f"{len(train):,} training images, {len(val):,} validation images; every point: {EPOCHS} epochs, "
       f"{EPOCHS * len(train):,} images seen")
-print("the recipe:", budget)
+print("the recipe:", registry.recipe(MODEL, quick=QUICK, **budget))
 
 # %% [markdown]
 # How far apart must two accuracies be before the difference means anything?
@@ -146,7 +148,7 @@ else:
     transform_points = [{"augment": "none", "augment_strength": 1.0},
                         *grid(augment=["shift", "rotate", "zoom", "digits"], augment_strength=[0.5, 1.0, 2.0]),
                         {"augment": "mirror", "augment_strength": 1.0}]
-transform_rows = run_grid(transform_points, base, budget, train, val, cache_dir=cache, device=device)
+transform_rows = run_grid(transform_points, MODEL, budget, quick=QUICK, cache=cache, splits=splits, device=device)
 assert all(0 <= r["val_acc"] <= 1 for r in transform_rows)
 assert len({r["parameters"] for r in transform_rows}) == 1  # augmentation leaves the model as it is
 
@@ -215,7 +217,7 @@ print(f"best transformation: {transform} ({best_transform['val_acc']:.2%} on val
 # NBVAL_IGNORE_OUTPUT
 shape_points = [{**p, **transform} for p in
                 (grid(patch_size=[7, 4], depth=[2]) if QUICK else grid(patch_size=[7, 4], depth=[2, 4, 6]))]
-shape_rows = run_grid(shape_points, base, budget, train, val, cache_dir=cache, device=device)
+shape_rows = run_grid(shape_points, MODEL, budget, quick=QUICK, cache=cache, splits=splits, device=device)
 assert all(0 <= r["val_acc"] <= 1 for r in shape_rows)
 size = {(r["patch_size"], r["depth"]): r["parameters"] for r in shape_rows}
 assert all(size[4, depth] == size[7, depth] for _, depth in size)  # the same size: exercise 4 says why
@@ -245,7 +247,7 @@ for depth in sorted({d for _, d in seconds}):
 # NBVAL_IGNORE_OUTPUT
 width_points = [{**p, **transform} for p in
                 (grid(embed_dim=[32, 64], lr=[2e-3]) if QUICK else grid(embed_dim=[32, 64, 96], lr=[1e-3, 2e-3, 4e-3]))]
-width_rows = run_grid(width_points, base, budget, train, val, cache_dir=cache, device=device)
+width_rows = run_grid(width_points, MODEL, budget, quick=QUICK, cache=cache, splits=splits, device=device)
 assert all(0 <= r["val_acc"] <= 1 for r in width_rows)
 
 # %%
@@ -269,7 +271,7 @@ fig
 rows = transform_rows + shape_rows + width_rows
 table = pd.DataFrame(rows)
 for key, default in (("patch_size", base.patch_size), ("depth", base.depth), ("embed_dim", base.embed_dim),
-                     ("lr", budget["lr"])):
+                     ("lr", registry.recipe(MODEL)["lr"])):
     table[key] = table[key].fillna(default) if key in table else default  # points that kept the book's value
 table = table.astype({"patch_size": int, "depth": int, "embed_dim": int})
 settings = ["augment", "augment_strength", "patch_size", "depth", "embed_dim", "lr"]
@@ -308,8 +310,9 @@ def describe(row) -> str:
 top = table.iloc[0]
 print(f"best point: width {top['embed_dim']}, lr {top['lr']:g}, {top['augment']} at {top['augment_strength']:g}, "
       f"patches {top['patch_size']}, depth {top['depth']}: {describe(top)}")
-book_point = {"augment": budget["augment"], "augment_strength": 1.0, "patch_size": base.patch_size,
-              "depth": base.depth, "embed_dim": base.embed_dim, "lr": budget["lr"]}
+book_recipe = registry.recipe(MODEL)
+book_point = {"augment": book_recipe["augment"], "augment_strength": 1.0, "patch_size": base.patch_size,
+              "depth": base.depth, "embed_dim": base.embed_dim, "lr": book_recipe["lr"]}
 is_book = (table[list(book_point)] == pd.Series(book_point)).all(axis=1)
 if is_book.any():
     book_row = table[is_book].iloc[0]
@@ -378,38 +381,28 @@ winner = best(rows)
 point = {k: v for k, v in winner.items() if k not in RESULT_KEYS}
 print(f"best point: {point} ({winner['val_acc']:.2%} on validation after {EPOCHS} epochs)")
 LONG = 2 if QUICK else 40
-config_changes, fit_changes = split_point(point)
-contenders = {
-    "book's settings": (base, recipe("mnist", quick=QUICK, full=splits.full, epochs=LONG)),
-    "grid's best": (base.replace(**config_changes),
-                    recipe("mnist", quick=QUICK, full=splits.full, epochs=LONG, **fit_changes)),
-}
-results = {}
-for name, (config, kwargs) in contenders.items():
-    model = ViT(config)
-    history = fit(model, train, val, **kwargs, seed=0, device=device, progress=False, verbose=False)
-    results[name] = (model, history)
-    print(f"{name:16s} {model.num_parameters():8,} parameters, {LONG} epochs in {sum(history.seconds):4.0f} s: "
-          f"validation {history.val_acc[-1]:.2%}")
-    assert history.val_acc[-1] > (0.15 if QUICK else 0.9)  # far above chance (0.10), in 2 epochs as in 40
+contenders = {"book's settings": {"epochs": LONG}, "grid's best": {"epochs": LONG, **point}}
+results = {name: run(RunSpec(MODEL, changes, quick=QUICK, read_test=True), cache=cache, splits=splits, device=device)
+           for name, changes in contenders.items()}
+for name, row in results.items():
+    print(f"{name:16s} {row['parameters']:8,} parameters, {row['epochs']} epochs in {row['train_seconds']:4.0f} s")
+    assert row["val"]["accuracy"] > (0.15 if QUICK else 0.9)  # far above chance (0.10), in 2 epochs as in 40
 
 # %%
-assert all(len(h) == LONG for _, h in results.values())
+assert all(row["epochs"] == LONG and row["data"]["train"] == len(train) for row in results.values())
 print("both trained for the same epochs on the same images")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-for split, data in (("validation", splits.val), ("test", splits.test)):
-    (name_a, ev_a), (name_b, ev_b) = [(name, evaluate(model, data, device=device))
-                                      for name, (model, _) in results.items()]
-    print(f"{name_a:16s} {ev_a.summary(split + ' accuracy')}")
-    print(f"{name_b:16s} {ev_b.summary(split + ' accuracy')}")
-    paired = mcnemar(ev_a.predictions == ev_a.labels, ev_b.predictions == ev_b.labels)
+(name_a, row_a), (name_b, row_b) = results.items()
+for split, word in (("val", "validation"), ("test", "test")):
+    a, b = row_a[split], row_b[split]
+    print(f"{name_a:16s} {count_summary(a['correct'], a['images'], word + ' accuracy')}")
+    print(f"{name_b:16s} {count_summary(b['correct'], b['images'], word + ' accuracy')}")
+    paired = mcnemar(correct_of(a), correct_of(b))
     verdict = "a real difference" if paired["p_value"] < 0.05 else "a tie, inside the noise"
-    print(f"  on the same {len(ev_a.labels)} {split} digits: {paired['a_only']} right for the {name_a} alone, "
-          f"{paired['b_only']} for the {name_b} alone; exact McNemar p = {paired['p_value']:.3f}: {verdict}")
-    assert paired["a_only"] - paired["b_only"] == ev_a.correct - ev_b.correct
-    assert min(ev_a.interval[0], ev_b.interval[0]) > 0.1  # both far above chance
+    print(f"  on the same {a['images']} {word} digits: {mcnemar_summary(paired, name_a, name_b)}: {verdict}")
+    assert paired["a_only"] - paired["b_only"] == a["correct"] - b["correct"]
+    assert min(a["low"], b["low"]) > 0.1  # both far above chance
 
 # %% [markdown]
 # What the full run showed (each recipe trained once, with one seed;
@@ -501,7 +494,7 @@ for split, data in (("validation", splits.val), ("test", splits.test)):
 
 # %%
 book_values = {"patch_size": base.patch_size, "depth": base.depth, "embed_dim": base.embed_dim,
-               "lr": recipe("mnist")["lr"]}
+               "lr": registry.recipe(MODEL)["lr"]}
 first = [{"augment": "none", "augment_strength": 1.0},
          *grid(augment=["shift", "rotate", "zoom", "digits"], augment_strength=[0.5, 1.0, 2.0]),
          {"augment": "mirror", "augment_strength": 1.0}]
@@ -521,10 +514,10 @@ print(f"{len(every)} points, {len(distinct)} distinct trainings, for each of the
 # notebook 06's 160 epochs; one run of 40 epochs sees a quarter of that.
 
 # %%
-n_train, batch_size = 4_000, recipe("mnist")["batch_size"]
+n_train, batch_size = 4_000, registry.recipe("mnist-sample/vit")["batch_size"]
 per_point = 8 * n_train
 steps = 8 * len(range(0, n_train, batch_size))  # batch starts 0, 64, 128, ...
-book_run = recipe("mnist", full=False)["epochs"] * n_train
+book_run = registry.recipe("mnist-sample/vit")["epochs"] * n_train
 assert (per_point, steps, 27 * per_point, book_run) == (32_000, 504, 864_000, 640_000)
 print(f"a point: {per_point:,} images in {steps} steps; the grid: {27 * per_point:,} images, "
       f"{27 * per_point / book_run:.1f} times notebook 06's {book_run:,}; a 40-epoch run: {40 * n_train:,}")

@@ -56,13 +56,14 @@ from torch.testing import assert_close
 
 from vit_tutorial import ViT, build_model, default_device, from_torchvision, load_dataset, mcnemar
 from vit_tutorial import patchify, quick_mode, set_seed
-from vit_tutorial.book import DATA, IMAGES, model_point, results_dir, train_or_load, training_set
-from vit_tutorial.config import recipe
-from vit_tutorial.evaluation import batched
+from vit_tutorial import registry
+from vit_tutorial.book import DATA, IMAGES, load, model_row, results_root
+from vit_tutorial.evaluation import batched, count_summary
 from vit_tutorial.inspect import attention_rollout, cls_attention
 from vit_tutorial.plots import plot_accuracy_vs_data, plot_attention_grid, plot_histograms
-from vit_tutorial.scaling import (EQUAL_SEEN, MODELS, POINTS, QUICK_POINTS, compare, correct_of, full_point,
-                                  interval_text, label, run_point, summarise)
+from vit_tutorial.runner import run
+from vit_tutorial.scaling import (EQUAL_SEEN, MODELS, POINTS, QUICK_POINTS, compare, label, point, point_correct,
+                                  specs, summarise)
 
 set_seed(0)
 device = default_device()
@@ -93,24 +94,24 @@ QUICK = quick_mode()  # VIT_TUTORIAL_QUICK=1: a few hundred images, two epochs, 
 #   notebook.)
 
 # %%
-names = MODELS["mnist"]
+names = MODELS["mnist-sample"]
 models = {name: build_model(name) for name in names}
 table = []
 for name, m in models.items():
     c = m.config
     tokens = f"{c.num_patches} ({c.grid_size} x {c.grid_size})" if isinstance(m, ViT) else "-"
-    table.append({"model": label(name), "preset": name, "tokens": tokens, "parameters": m.num_parameters()})
+    table.append({"model": label(name), "id": name, "tokens": tokens, "parameters": m.num_parameters()})
 pd.DataFrame(table).set_index("model")
 
 # %%
 x = torch.rand(2, 1, 28, 28)
-hybrid = models["mnist-hybrid"]
+hybrid = models["mnist-sample/hybrid"]
 feature_map = hybrid.patch_embed.stages(x)  # (B, 1, 28, 28) -> (B, 128, 7, 7): five stages, two of stride 2
 tokens = hybrid.patch_embed(x)  # (B, 128, 7, 7) -> 1 x 1 patches -> (B, 49, D)
 assert feature_map.shape == (2, 128, 7, 7) and tokens.shape == (2, 49, 64)
-assert models["mnist"].patch_embed(x).shape == (2, 16, 64)
+assert models["mnist-sample/vit"].patch_embed(x).shape == (2, 16, 64)
 params = {name: m.num_parameters() for name, m in models.items()}
-assert params["mnist-cnn"] <= params["mnist-hybrid"]  # the baseline has no more parameters than the hybrid
+assert params["mnist-sample/cnn"] <= params["mnist-sample/hybrid"]  # the baseline: no more parameters than the hybrid
 assert max(params.values()) < 1.6 * min(params.values())  # and all three are of one size
 print("hybrid stem: image", tuple(x.shape[1:]), "-> feature map", tuple(feature_map.shape[1:]),
       "-> tokens", tuple(tokens.shape[1:]))
@@ -165,43 +166,23 @@ print("our hybrid and torchvision's conv-stem ViT agree")
 # the book's shipped models, one seed each: 4,000 digits (notebooks 06-07
 # and the README) and 55,000 clothes (notebook 10).
 #
-# **Time.** Training every point from scratch took 33 minutes (30 of them
-# in `fit`) on the 2-core AMD EPYC CPU that executed this notebook, alone
-# on the cores, when `bash scripts/book.sh --retrain` ran it
-# (`benchmarks/small_data.py` trains the same list). That run gave every
-# one of the 36 points shipped before it back digit for digit, on the same
-# CPU and thread count. When the hybrid's stem changed (2026-12-03), its
-# ten points on digits were trained again by `benchmarks/small_data.py`:
-# 13.6 minutes on a 2-core AMD EPYC (Zen 4), the other points read back,
-# so a full retraining now takes a few minutes longer than the 33 above
-# (not re-timed). When the hybrid and the CNN moved from 80 to 60 epochs
-# (2026-12-06), their fourteen points under the new recipe took 10 minutes
-# on the same kind of CPU; their 80-epoch rows at 500 and 1,000 digits stay
-# beside them for comparison. The book ships the rows
-# in `checkpoints/results/small-data/`, one small JSON file per point, and
-# the cell below reads them back; a short run comes out
-# a little differently on another CPU or thread count, and the text
-# describes these rows. `VIT_TUTORIAL_RETRAIN=1` trains them again, into
-# `runs/small-data/`.
+# **Time.** Training every point from scratch takes about half an hour on
+# two CPU cores. Each point is one run of the package's runner and ships as
+# its row (which test images it got right, among other things), and the cell
+# below reads the rows back; a short run comes out a little differently on
+# another CPU or thread count, and the text describes these rows.
+# `VIT_TUTORIAL_RETRAIN=1` trains them again (`lab/small_data.py` runs the
+# same list from the command line).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 splits = {dataset: load_dataset(dataset, DATA, verbose=False) for dataset in MODELS}
-# Quick mode scores on at most 1,000 test images, to stay quick.
-tests = {d: s.test.sample(1000) if QUICK else s.test for d, s in splits.items()}
-cache = None if QUICK else results_dir("small-data")
-rows = []
-for dataset, size, seeds, epochs, chosen in (QUICK_POINTS if QUICK else POINTS):
-    for seed in seeds:
-        for name in chosen or MODELS[dataset]:
-            rows.append(run_point(name, dataset, splits[dataset], size, seed, epochs=epochs, quick=QUICK,
-                                  cache_dir=cache, test=tests[dataset]))
+# Each point's row: read back from the shipped rows, or trained now (quick mode: scored on at most 1,000 images).
+rows = [point(run(spec, cache=results_root(), splits=splits[spec.dataset]))
+        for spec in specs(QUICK_POINTS if QUICK else POINTS, QUICK)]
 # The whole training split: the book's shipped models (in quick mode, trained here on 1,000 images).
-for dataset, s in splits.items():
-    for name in MODELS[dataset]:
-        model, history, _ = train_or_load(dataset, name=name, splits=s, progress=False)
-        rows.append(full_point(name, dataset, model.eval(), history, len(training_set(s)), tests[dataset]))
-print(f"{len(rows)} points: {sum(r['dataset'] == 'mnist' for r in rows)} on digits, "
+rows += [point(model_row(name, splits[dataset])) for dataset in MODELS for name in MODELS[dataset]]
+print(f"{len(rows)} points: {sum(r['dataset'] == 'mnist-sample' for r in rows)} on digits, "
       f"{sum(r['dataset'] == 'fashion-mnist' for r in rows)} on clothes")
 
 # %%
@@ -216,7 +197,7 @@ assert len(summary) == len({(r["model"], r["train_size"], r["epochs"]) for r in 
 # %%
 # NBVAL_IGNORE_OUTPUT
 def show(dataset):
-    """Mean test accuracy (%) per model and size, with each seed's and the widest 95 % interval."""
+    """Mean test accuracy (%) per model and size, each seed's, and the 95 % interval of the mean."""
     out = []
     for s in summary:
         if s["model"] not in MODELS[dataset]:
@@ -224,12 +205,12 @@ def show(dataset):
         seeds = " / ".join(f"{100 * a:.1f}" for a in s["accs"])
         out.append({"model": label(s["model"]), "training images": s["train_size"], "epochs": s["epochs"],
                     "mean %": round(100 * s["mean"], 1), "each seed %": seeds,
-                    "95 % interval": f"{100 * s['low']:.1f}-{100 * s['high']:.1f}"})
+                    "95 % interval": f"{100 * s['low']:.1f}-{100 * s['high']:.1f}", "interval over": s["interval"]})
     return pd.DataFrame(out).sort_values(["training images", "epochs", "model"]).set_index(
         ["training images", "epochs", "model"])
 
 
-show("mnist")
+show("mnist-sample")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -241,19 +222,19 @@ from matplotlib.figure import Figure
 
 # Each model's recipe epochs: on the digits of the sample 160 for the ViT, 60 for the hybrid and the
 # CNN (notebook 06); 30 for clothes (2 in quick mode).
-RECIPE_EPOCHS = {name: recipe(d, quick=QUICK, full=splits[d].full, preset=name)["epochs"]
+RECIPE_EPOCHS = {name: registry.recipe(name, quick=QUICK)["epochs"]
                  for d in MODELS for name in MODELS[d]}
 SERIES = {  # which rows make each series: the recipe unchanged, or the same images seen at every size
     "recipe": lambda r: r["epochs"] == RECIPE_EPOCHS[r["model"]],
-    "equal budget": lambda r: r["dataset"] == "mnist" and r["images_seen"] == EQUAL_SEEN,
+    "equal budget": lambda r: r["dataset"] == "mnist-sample" and r["images_seen"] == EQUAL_SEEN,
 }
-vit_epochs, other_epochs = RECIPE_EPOCHS["mnist"], RECIPE_EPOCHS["mnist-cnn"]
+vit_epochs, other_epochs = RECIPE_EPOCHS["mnist-sample/vit"], RECIPE_EPOCHS["mnist-sample/cnn"]
 panels = [
     (f"MNIST sample: the recipe, {vit_epochs} epochs (ViT), {other_epochs} (hybrid, CNN)\n(fewer images, fewer steps)",
-     [r for r in rows if r["dataset"] == "mnist" and SERIES["recipe"](r)]),
+     [r for r in rows if r["dataset"] == "mnist-sample" and SERIES["recipe"](r)]),
     (f"MNIST sample: {EQUAL_SEEN:,} images seen at every size\n(fewer images, more epochs)",
      [r for r in rows if SERIES["equal budget"](r)]),
-    (f"Fashion-MNIST: the recipe, {RECIPE_EPOCHS['fashion-mnist-plain']} epochs\n(10,000 test images)",
+    (f"Fashion-MNIST: the recipe, {RECIPE_EPOCHS['fashion-mnist/vit']} epochs\n(10,000 test images)",
      [r for r in rows if r["dataset"] == "fashion-mnist" and SERIES["recipe"](r)]),
 ]
 fig = Figure(figsize=(16, 4.6), layout="constrained")
@@ -275,7 +256,7 @@ fig
 # and 99.0 against 99.4 % at 4,000 (the shipped models; the ViT 98.8 %).
 # (With the 80 epochs they trained until 2026-12-06, both had 97.7 % at 500
 # digits: files `mnist-hybrid-n500-seed*-e80.json` and
-# `mnist-cnn-n500-seed*-e80.json` in `checkpoints/results/small-data/`.)
+# `mnist-cnn-n500-seed*-e80.json` in `results/`.)
 # The ViT's gap closes as the data grows. On clothes (right), with the shipped
 # Fashion-MNIST hybrid and its smaller stem of three convolutions, the
 # order is CNN, hybrid, ViT at every size and the gaps shrink the same way:
@@ -297,7 +278,7 @@ fig
 # weakness at 500 digits under the recipe is **too few steps**, not too
 # few digits: 160 epochs give it 91.2 % there, 320 give it 95.2 %, and the
 # 80 epochs the book used before gave it 71.8 % (those three runs stay in
-# `checkpoints/results/small-data/`, files `mnist-n500-seed*-e80.json`).
+# `results/`, files `mnist-n500-seed*-e80.json`).
 # The CNN, on the same budget, is ahead of it at every size (98.2 % at 500
 # digits, 99.4 % at 4,000), and so is the hybrid (98.4 % at 500, 99.2 % at
 # 4,000).
@@ -421,8 +402,8 @@ pairs
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-mnist = splits["mnist"]
-trained = {name: train_or_load("mnist", name=name, splits=mnist, progress=False)[0].eval() for name in MODELS["mnist"]}
+mnist = splits["mnist-sample"]
+trained = {name: load(name, mnist, progress=False)[0].eval() for name in MODELS["mnist-sample"]}
 val_x, val_y = mnist.val.batch(torch.arange(len(mnist.val)))
 
 
@@ -493,7 +474,7 @@ def upsample(maps, size=28):
 
 demo_x, demo_y = mnist.val.batch(torch.arange(0, 400, 50))
 rows_of_maps = []
-for name in ("mnist", "mnist-hybrid"):
+for name in ("mnist-sample/vit", "mnist-sample/hybrid"):
     last, roll = maps_of(trained[name], demo_x)
     assert_close(roll.flatten(1).sum(1) <= 1 + 1e-5, torch.ones(len(demo_x), dtype=torch.bool))
     rows_of_maps += [upsample(last), upsample(roll)]
@@ -524,7 +505,7 @@ fig
 # %%
 # NBVAL_IGNORE_OUTPUT
 shares = {}
-for name in ("mnist", "mnist-hybrid"):
+for name in ("mnist-sample/vit", "mnist-sample/hybrid"):
     m = trained[name]
     roll = batched(m, val_x, lambda model, x: maps_of(model, x)[1], batch_size=250)  # (M, G, G) rollout maps
     P = m.config.patch_size
@@ -580,16 +561,16 @@ fig
 #
 # and the **hard** version replaces the second term by the cross-entropy
 # with the teacher's top class. The teacher here is the book's
-# `fashion-mnist-cnn` (93.6 % on the validation images), which the student
+# `fashion-mnist/cnn` (93.6 % on the validation images), which the student
 # never copies: it only sees the CNN's answers, which carry what the CNN
 # assumed about images (a T-shirt moved by one pixel is still a T-shirt)
 # and which classes it finds alike (shirts, T-shirts, pullovers and coats).
 # The student's model, recipe and budget are those of the plain ViT of
-# notebook 10; only the loss changes (`fit(..., teacher=cnn)`, the preset
-# `fashion-mnist-plain-distilled`).
+# notebook 10; only the loss changes (`fit(..., teacher=cnn)`, the model
+# `fashion-mnist/vit+kd`).
 #
 # The recipe was chosen on the 5,000 validation images only, one run each
-# (30 epochs, seed 0; `benchmarks/results/fashion-distillation-cpu-2core-2026-11-28.txt`):
+# (30 epochs, seed 0; `lab/logs/fashion-distillation-cpu-2core-2026-11-28.txt`):
 # hard distillation 89.80 %, soft 90.66 %, soft with the teacher's share
 # $\lambda$ raised from 0.5 to 0.9 90.50 %, soft with batch 64 90.16 %,
 # against 89.62 % for the same ViT without a teacher. Only the soft one
@@ -602,37 +583,38 @@ fig
 # the same setting), about a fifth more. Below, the shipped models, scored
 # once on the 10,000 test images. The taught ViT ships as its row (its
 # accuracy and which test images it got right), as some models below do:
-# its weights would take `checkpoints/` past its 10 MB.
+# its weights would take more room in `checkpoints/` than its result is worth.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 fashion = splits["fashion-mnist"]
-taught = model_point("fashion-mnist-plain-distilled", "fashion-mnist", fashion, tests["fashion-mnist"])
+taught = point(model_row("fashion-mnist/vit+kd", fashion))
 whole = {r["model"]: r for r in rows if r["dataset"] == "fashion-mnist" and r["train_size"] == taught["train_size"]}
 assert set(whole) == set(MODELS["fashion-mnist"])  # the shipped ViT, hybrid and CNN, on the same test images
-assert taught["config"] == whole["fashion-mnist-plain"]["config"]  # the plain ViT, unchanged
+assert taught["config"] == whole["fashion-mnist/vit"]["config"]  # the plain ViT, unchanged
 
 
 def paired_table(focus: dict, focus_name: str, models) -> pd.DataFrame:
     """Each (name, point): its test accuracy, and McNemar's test against ``focus`` on the same test images."""
     table = []
     for name, r in models:
-        line = {"model": name, "parameters": r["parameters"], "test accuracy (95 % interval)": interval_text(r)}
+        line = {"model": name, "parameters": r["parameters"],
+                "test accuracy (95 % interval)": count_summary(r["test_correct"], r["test_images"], short=True)}
         if r is not focus:
-            t = mcnemar(correct_of(focus), correct_of(r))
+            t = mcnemar(point_correct(focus), point_correct(r))
             line[f"{focus_name} only : this model only"] = f"{t['a_only']}:{t['b_only']}, p = {t['p_value']:.1g}"
         table.append(line)
     return pd.DataFrame(table).set_index("model")
 
 
-paired_table(taught, "taught ViT", (("ViT", whole["fashion-mnist-plain"]), ("ViT taught by the CNN", taught),
-                                    ("hybrid", whole["fashion-mnist-hybrid"]),
-                                    ("CNN (the teacher)", whole["fashion-mnist-cnn"])))
+paired_table(taught, "taught ViT", (("ViT", whole["fashion-mnist/vit"]), ("ViT taught by the CNN", taught),
+                                    ("hybrid", whole["fashion-mnist/hybrid"]),
+                                    ("CNN (the teacher)", whole["fashion-mnist/cnn"])))
 
 # %%
 if taught["epochs"] >= 10:  # the shipped models (not quick mode)
-    assert taught["parameters"] == whole["fashion-mnist-plain"]["parameters"]
-    assert taught["test_acc"] > whole["fashion-mnist-plain"]["test_acc"]
+    assert taught["parameters"] == whole["fashion-mnist/vit"]["parameters"]
+    assert taught["test_acc"] > whole["fashion-mnist/vit"]["test_acc"]
 
 # %% [markdown]
 # The taught ViT is right on 290 test images where the ViT of notebook 10
@@ -669,16 +651,16 @@ if taught["epochs"] >= 10:  # the shipped models (not quick mode)
 #
 # In `ViTConfig` these are `stem="shifted"` and `lsa=True`, 8,400 more
 # parameters (813,530 in all). The plain ViT with both is the book's
-# `fashion-mnist` preset, the one `python -m vit_tutorial train --dataset
-# fashion-mnist` trains; the plain one is `fashion-mnist-plain`. The test
+# `fashion-mnist/vit-spt-lsa`, the one `python -m vit_tutorial train --dataset
+# fashion-mnist` trains; the plain one is `fashion-mnist/vit`. The test
 # suite proves the pieces against PyTorch's: LSA equals
 # `nn.MultiheadAttention` with a diagonal mask and rescaled query rows, and
 # SPT equals padding, cropping, `patchify`, `F.layer_norm` and `F.linear`.
 # Below, what a shifted token sees:
 
 # %%
-spt_model = build_model("fashion-mnist")
-plain_model = build_model("fashion-mnist-plain")
+spt_model = build_model("fashion-mnist/vit-spt-lsa")
+plain_model = build_model("fashion-mnist/vit")
 print(f"plain patch token: {plain_model.patch_embed.proj.weight[0].numel()} values per patch; "
       f"shifted: {spt_model.patch_embed.proj.in_features}; parameters {plain_model.num_parameters():,} "
       f"-> {spt_model.num_parameters():,}")
@@ -694,44 +676,40 @@ with torch.no_grad():
 # %% [markdown]
 # Both pieces were tried together, on the validation images only (30
 # epochs, seed 0, one core each;
-# `benchmarks/results/fashion-spt-lsa-cpu-2core-2026-11-28.txt`), with the
+# `lab/logs/fashion-spt-lsa-cpu-2core-2026-11-28.txt`), with the
 # recipe of the pure ViT: 91.76 % alone, against 89.62 % for the plain ViT
 # (232 against 125 images, p = 2e-8), and **92.46 %** when the CNN also
 # teaches it as in the section above (ahead of SPT and LSA alone, 118
-# against 83 images, p = 0.016). The taught one is the preset
-# `fashion-mnist-spt-lsa-distilled`, shipped; a second seed (other initial
+# against 83 images, p = 0.016). The taught one is the model
+# `fashion-mnist/vit-spt-lsa+kd`, shipped; a second seed (other initial
 # weights and batches) gave 92.42 %, so the result is not one lucky run.
-# The untaught one, the `fashion-mnist` preset (named
-# `fashion-mnist-spt-lsa` until 2026-12-07), was trained again later with
+# The untaught one, `fashion-mnist/vit-spt-lsa`, was trained again later with
 # two seeds, each scored once on the test images whatever it gave
 # (2026-12-07, both cores of a Zen 4 EPYC, 50 and 52 minutes;
-# `benchmarks/results/accuracy-fashion-mnist-spt-lsa-seeds-zen4-cpu-2core-2026-12-07.txt`):
+# `lab/logs/accuracy-fashion-mnist-spt-lsa-seeds-zen4-cpu-2core-2026-12-07.txt`):
 # 92.24 and 92.22 % on validation. Seed 0, the better of the two on
-# validation, ships as `checkpoints/fashion-mnist.pt`; in half precision it
+# validation, ships as `checkpoints/fashion-mnist/vit-spt-lsa.pt`; in half precision it
 # answers as the float32 weights do on all 15,000 validation and test
 # images. Both models, on the test images:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-untaught_local = model_point("fashion-mnist", "fashion-mnist", fashion, tests["fashion-mnist"])
-local, local_history, _ = train_or_load("fashion-mnist", name="fashion-mnist-spt-lsa-distilled", splits=fashion,
-                                        progress=False)
-assert local.config.stem == "shifted" and local.config.lsa
-local_point = full_point("fashion-mnist-spt-lsa-distilled", "fashion-mnist", local.eval(), local_history,
-                         len(training_set(fashion)), tests["fashion-mnist"])
+untaught_local = point(model_row("fashion-mnist/vit-spt-lsa", fashion))
+local_point = point(model_row("fashion-mnist/vit-spt-lsa+kd", fashion))
+assert local_point["config"]["stem"] == "shifted" and local_point["config"]["lsa"]
 assert untaught_local["config"] == local_point["config"]  # the same model, trained without the teacher
-paired_table(local_point, "SPT + LSA ViT", (("ViT", whole["fashion-mnist-plain"]), ("ViT taught by the CNN", taught),
+paired_table(local_point, "SPT + LSA ViT", (("ViT", whole["fashion-mnist/vit"]), ("ViT taught by the CNN", taught),
                                             ("ViT + SPT + LSA", untaught_local),
                                             ("ViT + SPT + LSA, taught", local_point),
-                                            ("hybrid", whole["fashion-mnist-hybrid"]),
-                                            ("CNN (the teacher)", whole["fashion-mnist-cnn"])))
+                                            ("hybrid", whole["fashion-mnist/hybrid"]),
+                                            ("CNN (the teacher)", whole["fashion-mnist/cnn"])))
 
 # %%
 if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
-    assert local_point["test_acc"] > taught["test_acc"] > whole["fashion-mnist-plain"]["test_acc"]
-    assert mcnemar(correct_of(untaught_local), correct_of(whole["fashion-mnist-plain"]))["p_value"] < 1e-6
+    assert local_point["test_acc"] > taught["test_acc"] > whole["fashion-mnist/vit"]["test_acc"]
+    assert mcnemar(point_correct(untaught_local), point_correct(whole["fashion-mnist/vit"]))["p_value"] < 1e-6
     assert untaught_local["test_acc"] > taught["test_acc"]  # locality in the model beats the teacher alone
-    assert local_point["test_acc"] < whole["fashion-mnist-hybrid"]["test_acc"]
+    assert local_point["test_acc"] < whole["fashion-mnist/hybrid"]["test_acc"]
 
 # %% [markdown]
 # On the 10,000 test images the ViT with shifted tokens and locality
@@ -749,7 +727,7 @@ if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
 # were still cheaper to build in than to imitate or to teach.
 # Which of the two pieces does the work? Each alone, with the same teacher
 # and recipe, on the validation images only (one seed each;
-# `benchmarks/results/fashion-spt-vs-lsa-distilled-zen4-cpu-2core-2026-12-06.txt`):
+# `lab/logs/fashion-spt-vs-lsa-distilled-zen4-cpu-2core-2026-12-06.txt`):
 # shifted patch tokens alone 92.66 %, level with both pieces (94 against
 # 84 images, p = 0.5); locality self-attention alone 90.20 %, level with
 # the plain taught ViT's 90.66 % (103 against 126, p = 0.15). On clothes
@@ -767,43 +745,43 @@ if local_point["epochs"] >= 10:  # the shipped models (not quick mode)
 # What helped the pure ViT can be given to the hybrid as well: locality
 # self-attention in its encoder (its tokens are already local, from the
 # stem) and the CNN as its teacher, with the soft loss above. That is the
-# preset `fashion-mnist-hybrid-lsa-distilled`: the hybrid's stem, encoder
+# model `fashion-mnist/hybrid-lsa+kd`: the hybrid's stem, encoder
 # and recipe, 48 more parameters (one scale per head), 912,410 in all.
 #
 # One run, chosen on the validation images only (30 epochs, seed 0;
-# `benchmarks/results/fashion-hybrid-lsa-distilled-cpu-2core-2026-12-02.txt`):
+# `lab/logs/fashion-hybrid-lsa-distilled-cpu-2core-2026-12-02.txt`):
 # **94.38 %**, against 93.38 % for the shipped hybrid (107 against 57
 # images, p = 0.0001) and 93.64 % for the CNN (98 against 61, p = 0.004).
 # It ran on another CPU than the shipped models (a Zen 3 AMD EPYC without
 # bfloat16, so in float32), in 12,912 s of training on one core. Which of
 # the two changes does the work was measured later, on a second seed and
 # on the validation images only
-# (`benchmarks/results/fashion-hybrid-distilled-no-lsa-seed1-zen4-cpu-2core-2026-12-06.txt`):
+# (`lab/logs/fashion-hybrid-distilled-no-lsa-seed1-zen4-cpu-2core-2026-12-06.txt`):
 # the hybrid taught without LSA scored 94.02 %, level with the taught LSA
 # hybrid of the same seed (94.30 %; 61 against 75 images, p = 0.27) and
 # ahead of the untaught hybrid (101 against 69, p = 0.02). The teacher
 # does the work, as LSA alone did nothing for the pure ViT above.
 #
-# Its weights are not shipped: they would take `checkpoints/` past its
-# 10 MB. The book ships its row instead (its accuracy, and which test
-# images it got right) in `checkpoints/results/models/`; with
+# Its weights are not shipped, to keep `checkpoints/` small. The book ships
+# its row instead (its accuracy, and which test images it got right) in
+# `results/`; with
 # `VIT_TUTORIAL_RETRAIN=1` the cell below trains the model. Its test
 # accuracy, scored once:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-best = model_point("fashion-mnist-hybrid-lsa-distilled", "fashion-mnist", fashion, tests["fashion-mnist"])
-assert build_model("fashion-mnist-hybrid-lsa-distilled").config.lsa
-paired_table(best, "taught hybrid", (("hybrid", whole["fashion-mnist-hybrid"]),
+best = point(model_row("fashion-mnist/hybrid-lsa+kd", fashion))
+assert build_model("fashion-mnist/hybrid-lsa+kd").config.lsa
+paired_table(best, "taught hybrid", (("hybrid", whole["fashion-mnist/hybrid"]),
                                      ("hybrid + LSA, taught by the CNN", best),
                                      ("ViT + SPT + LSA, taught", local_point),
-                                     ("CNN (the teacher)", whole["fashion-mnist-cnn"])))
+                                     ("CNN (the teacher)", whole["fashion-mnist/cnn"])))
 
 # %%
 if best["epochs"] >= 10:  # the book's run (not quick mode)
-    assert best["test_acc"] > whole["fashion-mnist-hybrid"]["test_acc"]
-    assert mcnemar(correct_of(best), correct_of(whole["fashion-mnist-hybrid"]))["p_value"] < 0.01
-    assert mcnemar(correct_of(best), correct_of(whole["fashion-mnist-cnn"]))["p_value"] > 0.05  # a tie
+    assert best["test_acc"] > whole["fashion-mnist/hybrid"]["test_acc"]
+    assert mcnemar(point_correct(best), point_correct(whole["fashion-mnist/hybrid"]))["p_value"] < 0.01
+    assert mcnemar(point_correct(best), point_correct(whole["fashion-mnist/cnn"]))["p_value"] > 0.05  # a tie
 
 # %% [markdown]
 # On the 10,000 test images the taught hybrid reaches 93.69 % (95 %
@@ -818,17 +796,17 @@ if best["epochs"] >= 10:  # the book's run (not quick mode)
 # story: 94.30 % on validation, 93.52 % on test, a tie with this seed
 # (155 images against 138, p = 0.35) and with the CNN (185 against 188,
 # p = 0.92)
-# (`benchmarks/results/accuracy-fashion-mnist-hybrid-lsa-distilled-seed1-*`).
+# (`lab/logs/accuracy-fashion-mnist-hybrid-lsa-distilled-seed1-*`).
 # It still misses 94 %. Nor did the stem that lifted the digits' hybrid get there:
 # with the CNN's whole trunk of five convolutions as its stem, two
 # encoder blocks of width 128 (428,730 parameters), LSA and the same
 # teacher, the clothes hybrid reached 94.18 % on the validation images,
 # not ahead of this one's 94.38 %, so its test images were not scored
-# (`benchmarks/results/fashion-hybrid-trunk-lsa-distilled-*`). Six
+# (`lab/logs/fashion-hybrid-trunk-lsa-distilled-*`). Six
 # blocks instead of two under that stem (958,682 parameters, twice the
 # time) gave 94.24 %: on the same images a tie with two blocks (68
 # right for the deeper one only, 65 for the other, p = 0.86;
-# `benchmarks/results/fashion-hybrid-trunk-depth6-*`). A better teacher
+# `lab/logs/fashion-hybrid-trunk-depth6-*`). A better teacher
 # did not get there either. A wider, deeper CNN (six convolutions of 48,
 # 96 and 192 channels, 646,522 parameters) reached 94.52 % on the
 # validation images, ahead of the shipped CNN (104 images against 60,
@@ -836,7 +814,7 @@ if best["epochs"] >= 10:  # the book's run (not quick mode)
 # above the 94.18 % it reached with the shipped CNN as teacher (59 images
 # against 81, p = 0.08) and below its new teacher (p = 0.004). A better
 # classifier is not always a better teacher
-# (`benchmarks/results/fashion-stronger-teacher-*`; one seed, test
+# (`lab/logs/fashion-stronger-teacher-*`; one seed, test
 # images not scored).
 
 # %% [markdown]
@@ -864,7 +842,7 @@ if best["epochs"] >= 10:  # the book's run (not quick mode)
 #    probabilities to its loss (soft distillation): on all 55,000 clothes
 #    it gained 0.8 points on the test images (p = 0.0008), far less than
 #    the convolutional stem's 3.7. It is no sure win: on the 4,000 digits,
-#    cross-validated (`benchmarks/cv_recipes.py`, a teacher trained on
+#    cross-validated (`lab/cv.py`, a teacher trained on
 #    each fold's own digits), the taught hybrid scored 98.29 % against
 #    98.40 % for the hybrid alone (p = 0.6, a tie), while the CNN itself
 #    scored 99.22 %. That hybrid had a smaller stem, two convolutions of
@@ -875,17 +853,17 @@ if best["epochs"] >= 10:  # the book's run (not quick mode)
 #    more convolution: the CNN's whole trunk of five convolutions as the
 #    stem, under two encoder blocks, reached 98.93 and 98.89 % on two
 #    different splits of the digits into folds, ahead of the small stem on
-#    both (p = 9e-6 and 6e-4), and is the book's `mnist-hybrid` since. The
+#    both (p = 9e-6 and 6e-4), and is the book's `mnist-sample/hybrid` since. The
 #    CNN's 99.18 and 99.33 % on the same folds are still a little higher
 #    (p = 0.14 and 0.004) (the README's tables,
-#    `benchmarks/results/cv-recipes-mnist-hybrid-*`). With a third more
+#    `lab/logs/cv-recipes-mnist-hybrid-*`). With a third more
 #    digits, 4,000 per fold as the command line trains on (9 folds), the
 #    hybrid scored 99.20 % and a CNN of 40 epochs 99.24 %: a tie (14
 #    digits against 16, p = 0.86), while the pure ViT scored 98.24 %
-#    (`benchmarks/results/cv9-mnist-cli-size-*`). Trained for 60 epochs
+#    (`lab/logs/cv9-mnist-cli-size-*`). Trained for 60 epochs
 #    instead of 80, as the book does since, the hybrid scored 99.22 % on
 #    the same folds (16 digits against 15, p = 1;
-#    `benchmarks/results/cv9-mnist-hybrid-60-epochs-*`).
+#    `lab/logs/cv9-mnist-hybrid-60-epochs-*`).
 # 5. **Build a little locality into the ViT.** Shifted patch tokens and
 #    locality self-attention (Lee et al., 2021) add 1 % to the parameters
 #    and about an eighth to the training time; they took the pure ViT from
@@ -912,8 +890,8 @@ if best["epochs"] >= 10:  # the book's run (not quick mode)
 # project.
 #
 # This is the last notebook of the book. From here: train the hybrid on
-# Fashion-MNIST with `python -m vit_tutorial train --dataset fashion-mnist
-# --preset fashion-mnist-hybrid`, open its attention with notebook 08's
+# Fashion-MNIST with `python -m vit_tutorial train --model fashion-mnist/hybrid
+# --out runs/hybrid`, open its attention with notebook 08's
 # tools, or run the grid search of notebook 12 on the hybrid.
 
 # %% [markdown]
@@ -945,7 +923,7 @@ for size, epochs in ((500, 320), (1000, 160), (2000, 80), (4000, 40)):
 # **Solution 2.**
 
 # %%
-embed = build_model("mnist").patch_embed
+embed = build_model("mnist-sample/vit").patch_embed
 digit = mnist.val.batch(torch.arange(1))[0]
 with torch.no_grad():
     before = embed(digit).view(1, 4, 4, -1)  # (B, N, D) -> (B, rows, columns, D)

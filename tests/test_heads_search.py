@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -11,7 +9,7 @@ from vit_tutorial import ImageDataset, ViT, VitTutorialError, preset
 from vit_tutorial.augment import AUGMENTATIONS, get_augment
 from vit_tutorial.heads import HEADS, compare_heads, extract_features
 from vit_tutorial.plots import plot_feature_map, plot_grid_heatmap
-from vit_tutorial.search import best, grid, run_grid, run_trial, split_point
+from vit_tutorial.search import best, grid, run_grid
 
 
 def blobs(n: int, d: int = 8, k: int = 4, spread: float = 0.3, seed: int = 0):
@@ -77,13 +75,11 @@ def test_single_transformations():
         assert torch.allclose(a, b, atol=1e-5) or torch.allclose(a.flip(-1), b, atol=1e-5)
 
 
-def test_grid_and_split():
+def test_grid_and_its_errors():
     points = grid(depth=[1, 2], lr=[1e-3, 2e-3, 4e-3])
     assert len(points) == 6 and points[0] == {"depth": 1, "lr": 1e-3} and points[-1] == {"depth": 2, "lr": 4e-3}
-    assert split_point({"depth": 2, "lr": 1e-3, "augment": "shift"}) == ({"depth": 2},
-                                                                        {"lr": 1e-3, "augment": "shift"})
-    with pytest.raises(VitTutorialError, match="unknown grid keys: learning_rate"):
-        split_point({"learning_rate": 1e-3})
+    with pytest.raises(VitTutorialError, match="has no setting learning_rate"):
+        run_grid([{"learning_rate": 1e-3}], "mnist-sample/vit", cache=None)
     with pytest.raises(VitTutorialError, match="list of values"):
         grid(depth=2)
     with pytest.raises(VitTutorialError, match="no results"):
@@ -91,45 +87,29 @@ def test_grid_and_split():
     assert best([{"val_acc": 0.5}, {"val_acc": 0.7}, {"val_acc": 0.7, "x": 1}]) == {"val_acc": 0.7}
 
 
-def test_run_grid_trains_each_point_once(mnist_sample, tmp_path, monkeypatch):
-    train, val = mnist_sample.train.sample(300, seed=0), mnist_sample.val.sample(100, seed=0)
-    base = preset("tiny")
-    recipe = dict(epochs=1, batch_size=50, lr=2e-3, warmup_epochs=0.5, augment="none")
+def test_run_grid_trains_each_point_once_through_the_runner(mnist_sample, tmp_path, monkeypatch):
+    budget = dict(epochs=1, batch_size=50, embed_dim=32, num_heads=2, augment="none")
     points = grid(depth=[1, 2], augment=["none", "shift"])
-    rows = run_grid(points, base, recipe, train, val, cache_dir=tmp_path, device="cpu", verbose=False)
+    rows = run_grid(points, "mnist-sample/vit", budget, quick=True, cache=tmp_path, splits=mnist_sample,
+                    device="cpu", verbose=False)
     assert [{k: r[k] for k in ("depth", "augment")} for r in rows] == points
-    assert len(list(tmp_path.glob("*.json"))) == 4
+    assert len(list(tmp_path.rglob("*.json"))) == 4
     assert rows[2]["parameters"] > rows[0]["parameters"]  # depth 2 has more weights than depth 1
     for r in rows:
-        assert 0 <= r["val_acc"] <= 1 and r["images_seen"] == 300 and r["epochs"] == 1
-    # a second run reads every row from the cache: fit is not called again
-    import vit_tutorial.search as search
+        assert 0 <= r["val_acc"] <= 1 and r["images_seen"] == 1000 and r["epochs"] == 1 and r["row"]["test"] is None
+    import vit_tutorial.runner as runner
 
-    monkeypatch.setattr(search, "fit", lambda *a, **k: pytest.fail("trained again"))
-    assert run_grid(points, base, recipe, train, val, cache_dir=tmp_path, verbose=False) == rows
-    # anything that changes the result changes the key: here the seed
-    with pytest.raises(pytest.fail.Exception, match="trained again"):
-        run_trial(points[0], base, recipe, train, val, seed=1, cache_dir=tmp_path)
-    # the same trial asked for under other keys (depth spelled out at the base's value) is read
-    # back, and the row carries the keys it was asked for
-    spelled = {"depth": 1, "augment": "none", "patch_size": base.patch_size}
-    again = run_trial(spelled, base, recipe, train, val, cache_dir=tmp_path)
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail("trained again"))
+    assert run_grid(points, "mnist-sample/vit", budget, quick=True, cache=tmp_path, splits=mnist_sample,
+                    verbose=False) == rows  # a second run reads every row back
+    # the same run asked for under other keys (depth spelled out at its value) is read back under its own keys
+    spelled = {"depth": 1, "augment": "none", "patch_size": 7}
+    (again,) = run_grid([spelled], "mnist-sample/vit", budget, quick=True, cache=tmp_path, splits=mnist_sample,
+                        verbose=False)
     assert {k: again[k] for k in spelled} == spelled and again["val_acc"] == rows[0]["val_acc"]
-    # a damaged cache entry is trained again, not trusted
-    entry = next(tmp_path.glob("*.json"))
-    entry.write_text("{not json")
-    with pytest.raises(pytest.fail.Exception, match="trained again"):
-        run_grid(points, base, recipe, train, val, cache_dir=tmp_path, verbose=False)
-
-
-def test_grid_rows_are_plain_json(mnist_sample, tmp_path):
-    from vit_tutorial.augment import Augment
-
-    train, val = mnist_sample.train.sample(100, seed=0), mnist_sample.val.sample(50, seed=0)
-    row = run_trial({"augment": Augment(rotate=5.0)}, preset("tiny"), dict(epochs=1, batch_size=50),
-                    train, val, cache_dir=tmp_path, device="cpu")
-    assert json.loads(next(tmp_path.glob("*.json")).read_text()) == row
-    assert row["augment"]["rotate"] == 5.0
+    with pytest.raises(pytest.fail.Exception, match="trained again"):  # anything that changes the result: the seed
+        run_grid(points[:1], "mnist-sample/vit", budget, seed=1, quick=True, cache=tmp_path, splits=mnist_sample,
+                 verbose=False)
 
 
 def test_grid_figures():

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
-from conftest import REPO
 from torch.testing import assert_close
 
-from vit_tutorial import ViT, VitTutorialError, evaluate, fit, from_torchvision, load_checkpoint, preset
+from vit_tutorial import ViT, VitTutorialError, evaluate, fit, from_torchvision, load_checkpoint, preset, registry
 from vit_tutorial.checkpoint import model_from_payload, read_checkpoint, save_checkpoint
 from vit_tutorial.cnn import CNN, CNNConfig
-from vit_tutorial.config import CNN_PRESETS, PRESETS, build_model, recipe
+from vit_tutorial.config import build_model
 from vit_tutorial.evaluation import mcnemar, wilson_interval
 from vit_tutorial.inspect import attention_rollout, cls_attention
 
@@ -54,7 +50,7 @@ def test_hybrid_equals_torchvisions_conv_stem_vit(S, C, channels, strides):
 
 
 def test_hybrid_runs_everything_downstream():
-    cfg = preset("mnist-hybrid")
+    cfg = preset("mnist-sample/hybrid")
     model = ViT(cfg).eval()
     assert cfg.grid_size == 7 and cfg.num_patches == 49
     logits, attn = model(images(2), return_attention=True)
@@ -69,7 +65,7 @@ def test_hybrid_runs_everything_downstream():
 
 
 def test_patch_stem_is_unchanged_by_the_new_fields():
-    cfg = preset("mnist")
+    cfg = preset("mnist-sample/vit")
     assert cfg.stem == "patch"
     torch.manual_seed(0)
     a = ViT(cfg)
@@ -82,30 +78,29 @@ def test_patch_stem_is_unchanged_by_the_new_fields():
 
 def test_bad_stems_are_refused_in_one_line():
     with pytest.raises(VitTutorialError, match="product of stem_strides") as e:
-        preset("mnist-hybrid", patch_size=7)
+        preset("mnist-sample/hybrid", patch_size=7)
     assert "\n" not in str(e.value)
     with pytest.raises(VitTutorialError, match="stem must be"):
-        preset("mnist", stem="resnet")
+        preset("mnist-sample/vit", stem="resnet")
     with pytest.raises(VitTutorialError, match="one positive integer per stage"):
-        preset("mnist-hybrid", stem_channels=(32,))
+        preset("mnist-sample/hybrid", stem_channels=(32,))
 
 
-def test_presets_stay_within_their_parameter_budgets():
-    counts = {name: build_model(name).num_parameters() for name in (*PRESETS, *CNN_PRESETS)}
-    assert counts["mnist"] == 139_018  # the book's MNIST model, unchanged
-    assert counts["mnist-hybrid"] <= 1_000_000 and counts["fashion-mnist-hybrid"] <= 1_000_000
-    assert counts["mnist-cnn"] <= counts["mnist-hybrid"]
-    assert counts["fashion-mnist-cnn"] <= counts["fashion-mnist-hybrid"]
-    assert recipe("mnist", preset="mnist-hybrid", full=False)["epochs"] == 60
-    assert recipe("mnist", preset="mnist-cnn", full=False)["epochs"] == 60  # as long as the hybrid
-    assert recipe("fashion-mnist", preset="fashion-mnist-hybrid")["epochs"] <= 30
+def test_models_stay_within_their_parameter_budgets():
+    counts = {name: build_model(name).num_parameters() for name in registry.ids()}
+    assert counts["mnist-sample/vit"] == 139_018  # the book's MNIST model, unchanged
+    assert counts["mnist-sample/hybrid"] <= 1_000_000 and counts["fashion-mnist/hybrid"] <= 1_000_000
+    assert counts["mnist-sample/cnn"] <= counts["mnist-sample/hybrid"]
+    assert counts["fashion-mnist/cnn"] <= counts["fashion-mnist/hybrid"]
+    assert registry.recipe("mnist-sample/cnn")["epochs"] == registry.recipe("mnist-sample/hybrid")["epochs"]
+    assert registry.recipe("fashion-mnist/hybrid")["epochs"] <= 30
 
 
 # ---------------------------------------------------------------- the CNN baseline
 
 
 def test_cnn_shapes_and_bad_input():
-    model = CNN(CNN_PRESETS["mnist-cnn"]).eval()
+    model = CNN(preset("mnist-sample/cnn")).eval()
     assert model(images(3)).shape == (3, 10)
     assert model.forward_features(images(3)).shape == (3, 128)
     with pytest.raises(VitTutorialError, match=r"\(B, 1, 28, 28\)"):
@@ -116,7 +111,7 @@ def test_cnn_shapes_and_bad_input():
 
 def test_fit_trains_a_cnn_and_evaluate_scores_it(mnist_sample, tmp_path):
     torch.manual_seed(0)
-    model = CNN(CNN_PRESETS["mnist-cnn"])
+    model = CNN(preset("mnist-sample/cnn"))
     train = mnist_sample.train.sample(800, seed=0)
     history = fit(model, train, mnist_sample.val, epochs=2, batch_size=32, lr=3e-3, augment=None,
                   out_dir=tmp_path / "run", **QUIET)
@@ -128,11 +123,12 @@ def test_fit_trains_a_cnn_and_evaluate_scores_it(mnist_sample, tmp_path):
     assert_close(again(images(2)), model(images(2)))
     payload = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert payload["kind"] == "cnn"
-    assert payload["dataset"] == {"name": "mnist", "image_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]}
+    assert payload["dataset"] == {"name": "mnist-sample", "image_shape": [1, 28, 28],
+                                  "classes": [str(i) for i in range(10)]}
 
 
 def test_checkpoint_kinds_round_trip(tmp_path):
-    for model in (ViT(preset("mnist-hybrid")), CNN()):
+    for model in (ViT(preset("mnist-sample/hybrid")), CNN()):
         save_checkpoint(tmp_path / "m.pt", model)
         again = load_checkpoint(tmp_path / "m.pt")
         assert type(again) is type(model) and again.config == model.config
@@ -190,53 +186,3 @@ def test_the_package_error_is_a_value_error():
         with pytest.raises(VitTutorialError) as e:
             bad()
         assert "\n" not in str(e.value)
-
-
-# ---------------------------------------------------------------- the shipped checkpoints
-
-
-SHIPPED = sorted(p for p in (REPO / "checkpoints").glob("*.pt") if not p.stem.endswith("-snapshots"))
-
-
-def test_shipped_checkpoints_are_small():
-    if not SHIPPED:
-        pytest.skip("no checkpoints shipped yet")
-    total = sum(p.stat().st_size for p in (REPO / "checkpoints").glob("*.pt"))
-    assert total <= 10 * 10**6, f"checkpoints/ holds {total / 10**6:.2f} MB, more than 10 MB (10,000,000 bytes)"
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_checkpoint_reproduces_its_validation_accuracy(path: Path, tmp_path):
-    from vit_tutorial import load_dataset
-
-    payload = torch.load(path, map_location="cpu", weights_only=True)  # no code runs when it loads
-    for key in ("config", "history", "command", "dataset", "train_settings", "val_accuracy", "val_images"):
-        assert key in payload, key
-    settings = json.loads(payload["train_settings"])
-    dataset = payload["dataset"]["name"]
-    try:
-        splits = load_dataset(dataset, tmp_path, download=False, verbose=False)
-    except VitTutorialError as e:
-        pytest.skip(f"{dataset} is not available here: {e}")
-    if len(splits.train) != settings["train_size"]:
-        pytest.skip(f"{path.name} was trained on {settings['train_size']} {dataset} images; "
-                    f"this machine has {len(splits.train)}")
-    model = model_from_payload(payload, path)
-    assert len(splits.val) == payload["val_images"]
-    ev = evaluate(model, splits.val, device="cpu")
-    # recorded from the same half-precision weights; float sums may differ between CPUs by an image at most
-    assert abs(ev.correct - round(payload["val_accuracy"] * payload["val_images"])) <= 1
-    assert len(payload["history"]["epoch"]) == settings["epochs"]
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_checkpoint_is_of_its_preset_and_recipe_today(path: Path):
-    """A preset or recipe changed without training and shipping its model again fails here, not in a notebook."""
-    from vit_tutorial.book import recipe_differences
-    from vit_tutorial.data import SAMPLE_SPLIT
-
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    settings = json.loads(payload["train_settings"])
-    dataset = payload["dataset"]["name"]
-    sample = dataset == "mnist" and settings["train_size"] == 10 * SAMPLE_SPLIT[0]  # the offline sample's 4,000
-    assert recipe_differences(payload, path.stem, recipe(dataset, full=not sample, preset=path.stem)) == []

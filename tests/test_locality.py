@@ -58,8 +58,8 @@ def test_shifted_patch_embed_is_five_images_patchified_normalised_and_projected(
 def test_shifted_tokens_see_the_neighbouring_patch():
     """A change one pixel outside a patch changes that patch's token with SPT, never with the plain embedding."""
     torch.manual_seed(0)
-    spt = ViT(preset("fashion-mnist-plain", stem="shifted")).patch_embed.eval()
-    plain = ViT(preset("fashion-mnist-plain")).patch_embed.eval()
+    spt = ViT(preset("fashion-mnist/vit", stem="shifted")).patch_embed.eval()
+    plain = ViT(preset("fashion-mnist/vit")).patch_embed.eval()
     x = images(1)
     y = x.clone()
     y[..., 4, 4] += 0.5  # first pixel of patch (1, 1): patch (0, 0) covers rows and columns 0-3
@@ -79,7 +79,7 @@ def test_shifted_stem_border_is_the_models_own_black():
     value, however close, would be blown up by the layer norm of the nearly constant border patches.
     """
     torch.manual_seed(0)
-    model = ViT(preset("fashion-mnist-plain", stem="shifted")).eval()
+    model = ViT(preset("fashion-mnist/vit", stem="shifted")).eval()
     with torch.no_grad():
         model.patch_embed.norm.weight.normal_()
         model.patch_embed.norm.bias.normal_()
@@ -143,21 +143,21 @@ def test_lsa_scale_starts_at_one_over_sqrt_d_and_learns_without_weight_decay():
 
 
 def test_default_model_has_no_lsa_and_the_plain_stem():
-    model = ViT(preset("fashion-mnist-plain"))
+    model = ViT(preset("fashion-mnist/vit"))
     assert not any(b.attn.lsa for b in model.blocks)
     assert type(model.patch_embed).__name__ == "PatchEmbed"
     assert "head_scale" not in " ".join(model.state_dict())
 
 
 def test_the_books_clothes_vit_is_the_plain_one_with_locality():
-    """The fashion-mnist preset: fashion-mnist-plain with SPT and LSA, its recipe, no teacher; the old name kept."""
-    from vit_tutorial.config import RECIPES
+    """fashion-mnist/vit-spt-lsa: fashion-mnist/vit with SPT and LSA, the same recipe, no teacher."""
+    from vit_tutorial import registry
 
-    assert preset("fashion-mnist") == preset("fashion-mnist-plain", stem="shifted", lsa=True)
-    assert preset("fashion-mnist-spt-lsa") == preset("fashion-mnist") == preset("fashion-mnist-spt-lsa-distilled")
-    assert RECIPES["fashion-mnist-plain"] == RECIPES["fashion-mnist"] == RECIPES["fashion-mnist-spt-lsa"]
-    assert "teacher" not in RECIPES["fashion-mnist"]
-    model = ViT(preset("fashion-mnist"))
+    assert preset("fashion-mnist/vit-spt-lsa") == preset("fashion-mnist/vit", stem="shifted", lsa=True)
+    assert preset("fashion-mnist/vit-spt-lsa+kd") == preset("fashion-mnist/vit-spt-lsa")
+    assert registry.recipe("fashion-mnist/vit") == registry.recipe("fashion-mnist/vit-spt-lsa")
+    assert "teacher" not in registry.recipe("fashion-mnist/vit-spt-lsa")
+    model = ViT(preset("fashion-mnist/vit-spt-lsa"))
     assert all(b.attn.lsa for b in model.blocks) and type(model.patch_embed).__name__ != "PatchEmbed"
 
 
@@ -195,18 +195,10 @@ def test_bad_locality_settings_are_refused(changes, message):
         ViTConfig(**changes)
 
 
-def test_saved_trials_keep_their_names_when_a_later_option_is_off():
-    """A trial key ignores lsa=False (every trial saved before it existed), but not lsa=True."""
-    import hashlib
-    import json
+def test_row_keys_ignore_a_later_option_at_its_old_value():
+    """A row's key leaves out pos_temperature at 10,000 (every row written before it existed), not at another value."""
+    from vit_tutorial.results import key_config
 
-    from vit_tutorial.data import ImageDataset
-    from vit_tutorial.search import trial_key
-
-    data = ImageDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]), ["a", "b"], "toy")
-    cfg = preset("mnist")
-    fields = {k: v for k, v in cfg.to_dict().items() if k != "lsa"}  # the config as it was before lsa existed
-    what = dict(config=fields, fit={"epochs": 2}, seed=0, data=["toy", 4, 2, 4, 2])
-    before = hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
-    assert trial_key(cfg, {"epochs": 2}, 0, data, data) == before
-    assert trial_key(cfg.replace(lsa=True), {"epochs": 2}, 0, data, data) != before
+    cfg = preset("mnist-sample/vit").to_dict()
+    assert "pos_temperature" not in key_config(cfg)
+    assert key_config({**cfg, "pos_temperature": 2.0})["pos_temperature"] == 2.0

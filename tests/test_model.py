@@ -165,7 +165,7 @@ def test_config_round_trips_through_a_dict(tiny_config):
 def test_unknown_preset_raises():
     from vit_tutorial import preset
 
-    with pytest.raises(VitTutorialError, match="tiny"):
+    with pytest.raises(VitTutorialError, match="unknown model 'huge'"):
         preset("huge")
 
 

@@ -34,7 +34,7 @@ def test_default_is_the_mnist_model():
     assert "L = 4" in drawn and "P = 7" in drawn
 
 
-@pytest.mark.parametrize("name", ["fashion-mnist", "cifar10"])
+@pytest.mark.parametrize("name", ["fashion-mnist/vit", "cifar10/vit"])
 def test_shapes_follow_the_config(name):
     cfg = preset(name)
     drawn = texts(plot_architecture(cfg))
@@ -46,7 +46,7 @@ def test_shapes_follow_the_config(name):
 
 
 def test_changed_sizes_change_the_figure():
-    cfg = preset("mnist", patch_size=4, embed_dim=32, depth=2, num_heads=2, num_classes=3)
+    cfg = preset("mnist-sample/vit", patch_size=4, embed_dim=32, depth=2, num_heads=2, num_classes=3)
     drawn = texts(plot_architecture(cfg))
     for shape in ["(B, 49, 16)", "(B, 49, 32)", "(B, 50, 32)", "(B, 3)"]:
         assert shape in drawn

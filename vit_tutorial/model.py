@@ -44,7 +44,7 @@ class ViT(nn.Module):
         if cfg.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.empty(1, cfg.num_patches + 1, D))
         else:  # fixed: a buffer, so no optimizer ever sees it
-            self.register_buffer("pos_embed", sincos_2d(cfg.grid_size, D).unsqueeze(0))
+            self.register_buffer("pos_embed", sincos_2d(cfg.grid_size, D, temperature=cfg.pos_temperature).unsqueeze(0))
         self.pos_drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
             Block(D, cfg.num_heads, cfg.mlp_dim, cfg.qkv_bias, cfg.dropout, cfg.layer_norm_eps, cfg.lsa)

@@ -92,7 +92,7 @@ def plot_architecture(config=None) -> Figure:
 
     from .config import preset
 
-    cfg = config if config is not None else preset("mnist")
+    cfg = config if config is not None else preset("mnist-sample/vit")
     C, S, P, N, D = cfg.in_channels, cfg.image_size, cfg.patch_size, cfg.num_patches, cfg.embed_dim
     G, L, h, M, K = cfg.grid_size, cfg.depth, cfg.num_heads, cfg.mlp_dim, cfg.num_classes
     projection = (f"linear projection E, shared by all patches: {P * P * C} → {D}" if cfg.stem == "patch"

@@ -260,6 +260,8 @@ def prepare_image(image, dataset: str | None, image_shape: tuple) -> torch.Tenso
     if C not in (1, 3) or H < 1 or W < 1:
         raise VitTutorialError(f"cannot prepare images of shape {tuple(image_shape)}: need (1 or 3, H, W)")
     x = as_tensor(image)
+    if dataset == "mnist-sample":  # the sample's digits are MNIST's
+        dataset = "mnist"
     if dataset in ("mnist", "fashion-mnist") and H == W:
         recipe = prepare_digit if dataset == "mnist" else prepare_fashion
         out = recipe(_to_grey(x), H)

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 
 from .augment import Augment, get_augment
 from .checkpoint import dataset_record, resume_run, save_run, start_run  # noqa: F401 (dataset_record re-exported)
-from .config import QUICK_EPOCHS, QUICK_TRAIN_SIZE, RECIPES, SAMPLE_EPOCHS, recipe  # noqa: F401 (re-exported)
 from .data import ImageDataset
 from .errors import VitTutorialError
 from .evaluation import batched
+from .machine import cpu_bf16_support
 from .utils import resolve_device
 
 
@@ -50,35 +50,8 @@ class History:
         return len(self.epoch)
 
 
-def amx_available() -> bool:
-    """True when the CPU has AMX tiles, which make bfloat16 matrix products fast."""
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # pragma: no cover - older torch
-        return False
-
-
-def cpu_bf16_support() -> str | None:
-    """How this CPU computes in bfloat16 natively: "amx", "avx512_bf16", or None (emulated or absent).
-
-    Asks torch, which reads the CPU's feature flags the same way its kernels do.
-    """
-    try:
-        if torch.cpu._is_amx_tile_supported():
-            return "amx"
-        if torch.cpu._is_avx512_bf16_supported():
-            return "avx512_bf16"
-    except AttributeError:  # pragma: no cover - torch older than 2.3
-        pass
-    return None
-
-
-# Below this width, bfloat16 measured no faster than float32 on an AMX CPU (width 64, the
-# mnist preset; benchmarks/results/throughput-cpu-2core-2026-11-26.txt). On an AMD EPYC with
-# AVX-512 BF16 it was faster at every width measured (1.28x at width 64, 2.16x at 128;
-# benchmarks/results/amp-cpu-*.txt), so the threshold applies to AMX only. (On a Zen 4 EPYC on
-# 2026-12-06, at the mnist recipe's batch of 64, width 64 was a tie, 1.02x, and the whole 160-epoch
-# run 1.07 times slower in bfloat16: benchmarks/results/fit-mnist-vit-160-epochs-fp32-vs-bf16-*.)
+# On an AMX CPU, bfloat16 measured no faster than float32 below this width; on CPUs with AVX-512 BF16 and no
+# AMX it was faster at every width the speed benchmark measures (docs/speed.md), so the threshold is for AMX only.
 AMX_MIN_WIDTH = 128
 
 
@@ -358,7 +331,7 @@ def fit(
     ``seed`` fixes the order of the images, the augmentation and dropout. The
     starting weights were drawn when the model was built, before ``fit``: for
     a run that repeats, call ``utils.set_seed`` before building the model, as
-    the command line and ``book.train_or_load`` do.
+    the command line and ``runner.train`` do.
 
     With a ``teacher`` (a trained classifier of the same images, e.g. the
     CNN baseline), the model also learns from the teacher's answers on each
@@ -383,7 +356,7 @@ def fit(
     distill_args = None
     if isinstance(teacher, str):
         raise VitTutorialError(f"fit needs the teacher model, not its name {teacher!r}: "
-                               f"vit_tutorial.book.with_teacher loads or trains it")
+                               f"vit_tutorial.runner.teacher_model loads or trains it")
     if teacher is not None:
         if distill not in DISTILL_KINDS:
             raise VitTutorialError(f"distill must be one of {', '.join(DISTILL_KINDS)}, not {distill!r}")

@@ -1,0 +1,37 @@
+"""The speed benchmarks: refused devices, and a measurement kept as a speed row."""
+
+import json
+
+import pytest
+import torch
+from conftest import benchmark_module
+
+
+def test_throughput_refuses_a_device_it_cannot_run_on_in_one_line(capsys):
+    throughput = benchmark_module("throughput")
+    bad = ["gpu"] + ([] if torch.cuda.is_available() else ["cuda"])  # cuda is refused only where there is none
+    for device in bad:
+        with pytest.raises(SystemExit) as exit_info:
+            throughput.main(["--quick", "--device", device])
+        assert exit_info.value.code == 2
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert err.startswith("error: ") and device in err and "\n" not in err
+        assert captured.out == ""  # refused before any timing, nothing printed as if it had run
+
+
+def test_amp_records_a_speed_row_that_the_speed_page_renders(tmp_path, monkeypatch, capsys):
+    import vit_tutorial.speed as speed
+
+    amp = benchmark_module("amp")
+    monkeypatch.setattr(speed, "SPEED", tmp_path)
+    monkeypatch.setattr(amp, "record", lambda *a, **k: speed.record(*a, **k, root=tmp_path))
+    assert amp.main(["--reps", "1", "--steps", "1", "--batch-size", "4", "--models", "mnist-sample/vit",
+                     "--record"]) == 0
+    (path,) = tmp_path.glob("amp-*.json")
+    row = json.loads(path.read_text())
+    assert row["schema"] == speed.SCHEMA and row["machine"]["threads"] == torch.get_num_threads()
+    assert [r["model"] for r in row["rows"]] == ["mnist-sample/vit"] and row["rows"][0]["float32"] > 0
+    monkeypatch.setattr(speed, "speed_rows", lambda benchmark=None, root=tmp_path: [row])
+    table = speed.speed_table({"benchmark": "amp"})
+    assert "| mnist-sample/vit | 139,018 |" in table and row["machine"]["cpu"] in table
