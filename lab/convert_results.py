@@ -128,7 +128,7 @@ def score_shipped() -> None:
                    epochs=len(history), images_seen=len(history) * len(splits.train),
                    train_acc=history.train_acc[-1], val=scored(val.predictions == val.labels),
                    test=scored(test.predictions == test.labels), train_seconds=float(sum(history.seconds)),
-                   converted_from=None)
+                   converted_from=None, command=payload["command"])
         write_row(spec.path(RESULTS), row)
         print(f"{model_id}: val {row['val']['accuracy']:.4f} test {row['test']['accuracy']:.4f}")
 

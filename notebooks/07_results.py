@@ -40,7 +40,7 @@ import torch
 
 from vit_tutorial import default_device, evaluate, quick_mode, set_seed
 from vit_tutorial.book import IMAGES, digits, load, training_set
-from vit_tutorial.evaluation import wilson_interval
+from vit_tutorial.evaluation import count_summary, wilson_interval
 from vit_tutorial.plots import plot_accuracy, plot_confusion, plot_misclassified, plot_per_class_accuracy
 
 set_seed(0)
@@ -169,8 +169,7 @@ ax.set_ylim(bottom, 102)
 ax.set_yticks([t for t in ax.get_yticks() if bottom <= t <= 100])
 ax.set_ylabel(f"accuracy (%), axis from {bottom:.0f} %")
 for c, r, n in zip(ev_val.classes, right.tolist(), total.tolist()):
-    lo, hi = wilson_interval(r, n)
-    print(f"digit {c}: {r}/{n} = {100 * r / n:5.1f} % (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %)")
+    print(f"digit {c}: {r}/{n}, {count_summary(r, n, short=True)}")
 worst = ev_val.per_class_accuracy.argmin().item()
 print(f"weakest digit: {ev_val.classes[worst]} ({right[worst]}/{total[worst]})")
 fig

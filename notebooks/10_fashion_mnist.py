@@ -63,7 +63,7 @@ from vit_tutorial.augment import AUGMENTATIONS, Augment, get_augment
 from vit_tutorial import registry
 from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, digits, load, model_row, training_set
 from vit_tutorial.machine import cpu_model
-from vit_tutorial.evaluation import count_summary, wilson_interval
+from vit_tutorial.evaluation import count_summary
 from vit_tutorial.plots import plot_confusion, plot_history, plot_images, plot_misclassified, plot_per_class_accuracy
 from vit_tutorial.training import choose_amp, make_optimizer, train_step
 from vit_tutorial.utils import shown_path
@@ -311,9 +311,7 @@ classes = ev_val.classes
 order = ev_val.per_class_accuracy.argsort()
 for k in order[:3].tolist():
     n_k = int((ev_val.labels == k).sum())
-    lo, hi = wilson_interval(int(ev_val.confusion[k, k]), n_k)
-    print(f"{classes[k]:12s} {ev_val.per_class_accuracy[k]:.1%} right "
-          f"(95 % interval {lo:.1%}-{hi:.1%}) of {n_k} images")
+    print(f"{classes[k]:12s} {count_summary(int(ev_val.confusion[k, k]), n_k, 'right:')}")
 off = ev_val.confusion.clone().fill_diagonal_(0)
 a, b = divmod(int(off.argmax()), off.shape[1])
 print(f"most frequent mistake: {classes[a]} taken for {classes[b]} ({int(off[a, b])} times); "

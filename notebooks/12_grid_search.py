@@ -303,8 +303,7 @@ table.style.format({"val_acc": "{:.2%}", "train_acc": "{:.2%}", "seconds": "{:.0
 # %%
 # NBVAL_IGNORE_OUTPUT
 def describe(row) -> str:
-    lo, hi = row["val_interval"]
-    return f"{row['val_acc']:.1%} (95 % interval {lo:.1%}-{hi:.1%})"
+    return count_summary(round(row["val_acc"] * len(val)), len(val), short=True)
 
 
 top = table.iloc[0]
@@ -405,43 +404,16 @@ for split, word in (("val", "validation"), ("test", "test")):
     assert min(a["low"], b["low"]) > 0.1  # both far above chance
 
 # %% [markdown]
-# What the full run showed (each recipe trained once, with one seed;
-# executed on 2026-12-04 by `bash scripts/book.sh` on a fresh clone, a
-# 2-core AMD EPYC of the Zen 4 generation, both threads, bfloat16):
-#
-# - **Validation**, after 40 epochs: the book's settings 96.0 % (95 %
-#   interval 93.9-97.4 %), the grid's best 95.8 % (93.7-97.2 %). Of the 500
-#   digits, 14 were right for the book's settings alone and 13 for the grid's
-#   best alone; McNemar p = 1.0, a tie. (The training log above says
-#   95.6 % for the grid's best: `fit` scores validation in bfloat16,
-#   `evaluate` in float32, and the two differ on one digit.)
-# - **Test**, used here once: the book's settings 96.2 % (94.1-97.6 %), the
-#   grid's best 95.8 % (93.7-97.2 %); 13 digits against 11, p = 0.84, a
-#   tie.
-#
-# The same cells with the same seed, executed on 2026-11-27 on another
-# 2-core AMD EPYC (thread count not recorded) from an earlier commit of the
-# package, gave something else:
-# 96.4 against 95.0 % on validation (18 digits against 11, p = 0.27) and
-# 97.4 against 95.2 % on the test digits (18 against 7, p = 0.043), a narrow
-# win for the book's settings by the book's rule. The seed was the same;
-# the machine was not, and the machine and its thread count decide the
-# order in which bfloat16 sums are rounded, the most likely reason the
-# book's settings moved by more than a point on the test digits over 40
-# epochs. Earlier still,
-# a draft of this notebook drew a few extra random numbers before these two
-# runs, so both started from other initial weights; the book's settings
-# then scored 96.2 % on the test digits, a tie (p = 0.44). Three runs, then:
-# one narrow win for the book's settings, two ties, no win for the grid's
-# best. McNemar's test counts the noise of the 500 images, not the noise of
-# training, and these runs show the second is of the same order. The
-# winner of the short budget did not win over a budget five times longer;
-# that the book's settings generalise *better* is not established. What the
-# runs do show is that
-# the grid picked what learns fast (a wider model without shifts), and that
-# this was no better than the book's choice over a longer budget. With 160
-# epochs the book's settings reach 98.8 % (95 % interval 97.4-99.4 %) on
-# the test set (notebook 07).
+# The lines above are the result, each recipe trained once from the same
+# seed. On the validation digits the two tie. On the test digits, read here
+# once, McNemar's test may call one of them ahead, but that test counts only
+# the noise of the 500 images: with one seed per recipe it says nothing of
+# the noise of training, which is of the same order (notebook 13 measures
+# it), and a run from other initial weights can turn a narrow win into a
+# tie. What the runs do show is that the grid picked what learns fast (a
+# wider model without shifts), and that this was no better than the book's
+# choice over a budget five times longer. With 160 epochs the book's
+# settings reach the test accuracy notebook 07 reports.
 #
 # ## What we learned, and what comes next
 #

@@ -164,7 +164,11 @@ print("our hybrid and torchvision's conv-stem ViT agree")
 # run is cheap, each point is trained three times (seeds 0, 1 and 2; a seed
 # draws both the subset and the initial weights). The largest points are
 # the book's shipped models, one seed each: 4,000 digits (notebooks 06-07
-# and the README) and 55,000 clothes (notebook 10).
+# and the README) and 55,000 clothes (notebook 10). The tables below give,
+# for three seeds, the 95 % interval of their mean (Student's t over the
+# seeds: it counts the noise of training, and with three seeds it is wide);
+# for one seed, the Wilson interval of its test images, which counts only
+# the noise of the test set.
 #
 # **Time.** Training every point from scratch takes about half an hour on
 # two CPU cores. Each point is one run of the package's runner and ships as

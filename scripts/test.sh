@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export VIT_TUTORIAL_QUICK=1
-exec .venv/bin/python -m pytest --nbval "$@"
+exec .venv/bin/python -m pytest --nbval --durations=15 "$@"

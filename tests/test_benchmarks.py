@@ -35,3 +35,17 @@ def test_amp_records_a_speed_row_that_the_speed_page_renders(tmp_path, monkeypat
     monkeypatch.setattr(speed, "speed_rows", lambda benchmark=None, root=tmp_path: [row])
     table = speed.speed_table({"benchmark": "amp"})
     assert "| mnist-sample/vit | 139,018 |" in table and row["machine"]["cpu"] in table
+
+
+def test_the_books_timings_are_recorded_as_a_speed_row(tmp_path, monkeypatch, capsys):
+    import vit_tutorial.speed as speed
+
+    written = []
+    real = speed.record
+    monkeypatch.setattr(speed, "record", lambda *a, **k: written.append(real(*a, **k, root=tmp_path)) or written[-1])
+    assert speed.main(["book", "400", "01_patching=9", "13_small_data=30"]) == 0
+    row = json.loads(written[0].read_text())
+    assert row["benchmark"] == "book" and row["settings"]["total_seconds"] == 400
+    assert [r["notebook"] for r in row["rows"]] == ["01_patching", "13_small_data"]
+    assert "| 13_small_data | 30 |" in speed.book_table(row)
+    assert speed.main(["nonsense"]) == 2

@@ -49,7 +49,7 @@ def make_head(name: str, seed: int = 0, n_jobs: int | None = None):
     if name == "logistic regression":  # a linear head again, fitted to convergence instead of by SGD
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     if name == "random forest":  # axis-aligned splits, no notion of distance at all
-        return RandomForestClassifier(n_estimators=200, min_samples_leaf=2, n_jobs=n_jobs, random_state=seed)
+        return RandomForestClassifier(n_estimators=100, min_samples_leaf=2, n_jobs=n_jobs, random_state=seed)
     if name == "k-nearest neighbours":  # vote of the 10 training images at the smallest angle
         return make_pipeline(Normalizer(), KNeighborsClassifier(n_neighbors=10, n_jobs=n_jobs))
     raise VitTutorialError(f"unknown head {name!r}; choose one of {', '.join(HEADS)}")

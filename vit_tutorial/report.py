@@ -160,6 +160,8 @@ def _holm_column(tests: dict) -> dict:
 
 
 def table_cv(args: dict, results: Path) -> str:
+    """A cross-validation's candidates, pooled over folds; each against ``base`` (one label, or a dict from a
+    candidate's label to its own baseline's), with Holm's correction over the comparisons."""
     folds, split_seed = args["folds"], args.get("split_seed", 0)
     found = {}
     for label, model, changes in args["rows"]:
@@ -169,25 +171,28 @@ def table_cv(args: dict, results: Path) -> str:
                                    f"{folds} folds, split seed {split_seed}) are missing")
         found[label] = got
     base = args.get("base")
-    others = [label for label, *_ in args["rows"] if base and label != base]
-    tests = {label: mcnemar(found[label][0], found[base][0]) for label in others}
-    adjusted = _holm_column(tests) if len(others) > 1 else {}
+    base_of = base if isinstance(base, dict) else {label: base for label, *_ in args["rows"] if base and label != base}
+    tests = {label: mcnemar(found[label][0], found[b][0]) for label, b in base_of.items()}
+    adjusted = _holm_column(tests) if len(tests) > 1 else {}
     body = []
     for label, model, changes in args["rows"]:
         correct, fold_rows = found[label]
         line = [label, f"`{model}`" + (f" with {_changes_text(changes)}" if changes else ""),
                 count_summary(int(correct.sum()), len(correct), short=True)]
         if base:
-            line.append("" if label == base else _versus(correct, found[base][0], base))
+            b = base_of.get(label)
+            line.append(f"against {b}: {_versus(correct, found[b][0], b)}" if isinstance(base, dict) and b else
+                        _versus(correct, found[b][0], b) if b else "")
         if adjusted:
             line.append(adjusted.get(label, ""))
         body.append(line)
     header = ["candidate", "model", f"cross-validated accuracy, {len(correct):,} images (95 % interval)"]
     if base:
-        header.append(f"against {base}: difference (95 % interval); right for this only : for {base} only, "
-                      f"McNemar p")
+        against = "against its baseline" if isinstance(base, dict) else f"against {base}"
+        who = "the baseline" if isinstance(base, dict) else base
+        header.append(f"{against}: difference (95 % interval); right for this only : for {who} only, McNemar p")
     if adjusted:
-        header.append(f"Holm-adjusted p ({len(others)} comparisons)")
+        header.append(f"Holm-adjusted p ({len(tests)} comparisons)")
     return markdown(header, body)
 
 

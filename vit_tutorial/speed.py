@@ -68,6 +68,12 @@ def amp_table(data: dict) -> str:
                       "fit's choice"], body)
 
 
+def book_table(data: dict) -> str:
+    body = [(r["notebook"], r["seconds"]) for r in data["rows"]]
+    body.append(("**the whole book**, set-up included", data["settings"]["total_seconds"]))
+    return _markdown(["notebook", "seconds"], body)
+
+
 def throughput_table(data: dict) -> str:
     body = []
     for r in data["rows"]:
@@ -75,7 +81,31 @@ def throughput_table(data: dict) -> str:
     return _markdown(["patch", "variant", "median images/s", "against our default path"], body)
 
 
-TABLES = {"amp": amp_table, "throughput": throughput_table}
+TABLES = {"amp": amp_table, "throughput": throughput_table, "book": book_table}
+
+
+def main(argv=None) -> int:
+    """``python -m vit_tutorial.speed book TOTAL NAME=SECONDS ...``: keep ``scripts/book.sh``'s timings as a row."""
+    import sys
+
+    from .machine import machine_info
+    from .utils import quick_mode
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 2 or argv[0] != "book":
+        print("usage: python -m vit_tutorial.speed book TOTAL_SECONDS NOTEBOOK=SECONDS ...", file=sys.stderr)
+        return 2
+    rows = [{"notebook": name, "seconds": int(seconds)} for name, _, seconds in (a.partition("=") for a in argv[2:])]
+    import os
+
+    settings = {"total_seconds": int(argv[1]), "quick": quick_mode(),
+                "retrain": os.environ.get("VIT_TUTORIAL_RETRAIN", "0") == "1"}
+    print(f"recorded in {record('book', machine_info(), settings, rows, 'bash scripts/book.sh --record')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 def speed_table(args: dict) -> str:
