@@ -124,9 +124,10 @@ fig
 #
 # Why not make every pixel a token? Attention, the step that mixes the tokens
 # (notebook 04), compares every token with every other one: each of its heads, in each
-# block, computes a weight for every pair of tokens, $N^2$ of them. Its cost and the
-# memory for its weights grow with the square of the number of tokens. One token per
-# pixel gives $N = HW = 784$ tokens; one per 7 x 7 patch gives 16. We count the pairs,
+# block, computes a weight for every pair of tokens, $T^2$ of them for $T$ tokens. Its
+# cost and the memory for its weights grow with the square of the number of tokens. One
+# token per pixel gives $T = HW = 784$ tokens; one per 7 x 7 patch gives $T = N = 16$.
+# We count the pairs,
 # and the memory that one head's weight matrix for one image takes in float32 (4 bytes
 # a number).
 
@@ -137,7 +138,7 @@ ratio = pairs_pixels // pairs_patches
 assert (pixel_tokens, pairs_pixels, pairs_patches) == (784, 614_656, 256)
 assert ratio == P**4 == 2_401  # N shrinks by P^2, so the pairs shrink by P^4
 print(f"tokens: {pixel_tokens} pixels or {N} patches")
-print(f"pairs of tokens, N^2: {pairs_pixels:,} against {pairs_patches:,}, {ratio:,} times fewer with patches")
+print(f"pairs of tokens, T^2: {pairs_pixels:,} against {pairs_patches:,}, {ratio:,} times fewer with patches")
 print(f"one head's weights for one image, float32: {4 * pairs_pixels / 1e6:.1f} MB against "
       f"{4 * pairs_patches / 1e3:.1f} kB")
 

@@ -67,8 +67,10 @@ assert patch_tokens.shape == (B, N, D)
 # %% [markdown]
 # ## One more token, in front
 #
-# The class token is a single parameter of shape $(1, 1, D)$. Like the other weights
-# of the model it starts as small random numbers and is changed by training. To put
+# The class token is a single parameter of shape $(1, 1, D)$. In this package it
+# starts as small random numbers, like the other weights; the paper's code and
+# torchvision start it at zeros instead (training moves it away from zero
+# either way). To put
 # it in front of every image's sequence we `expand` it over the batch, which makes a
 # view of the same memory rather than $B$ copies, and concatenate along the token
 # axis. The sequence grows from $N = 16$ to $N + 1 = 17$ tokens.

@@ -184,6 +184,11 @@ assert (B, N, D, h, d) == (1, 16, 64, 4, 16)
 # are shared by all tokens.
 #
 # $$Q = x W_Q + b_Q, \qquad K = x W_K + b_K, \qquad V = x W_V + b_V.$$
+#
+# Here $x$ is a row of $D$ numbers and $W_Q$ is $D \times D$, so $x W_Q$ reads
+# "row times matrix", as in the paper. `nn.Linear` stores its weight the other
+# way round, as (out, in), and computes $x W^\top + b$: its `weight` is our
+# $W_Q^\top$.
 
 # %%
 q_proj, k_proj, v_proj = (nn.Linear(D, D).to(device, torch.float64) for _ in range(3))

@@ -151,8 +151,8 @@ print("a block with silent branches is the identity: OK")
 # `activation="gelu"`, `batch_first=True`, no dropout and the ViT's LayerNorm epsilon.
 # Its attention is an `nn.MultiheadAttention`, whose weights copy across as in
 # notebook 04; its MLP layers are `linear1` and `linear2`. In evaluation mode without
-# gradients PyTorch runs the whole layer as one fused kernel, its "fast path", so the
-# proof covers that kernel too.
+# gradients PyTorch runs the whole layer as one native operation, its "fast path"
+# (several kernels inside, called at once), so the proof covers that path too.
 
 # %%
 torch_layer = nn.TransformerEncoderLayer(
@@ -267,7 +267,10 @@ print(f"{'one block':<30}{per_block:>12,}   4D^2 + 2DM + 9D + M, with D = {D}, M
 
 # %% [markdown]
 # With $M = 2D$ a block holds $8D^2 + 11D$ parameters, so doubling the width
-# roughly quadruples the model, while adding a block adds one more such term. The
+# roughly quadruples the model, while adding a block adds one more such term.
+# The paper's MLP is four times as wide as the tokens ($M = 4D$); the book's is
+# twice as wide, which keeps these small models small and trains faster on a
+# CPU (the grid search of notebook 12 varies the width, not this ratio). The
 # embeddings are cheap: the patch embedding is one $(P^2 C) \times D$ matrix, however
 # large the image.
 #

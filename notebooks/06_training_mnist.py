@@ -39,6 +39,7 @@ import copy
 import json
 import math
 import re
+import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -46,9 +47,9 @@ from matplotlib.figure import Figure
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from vit_tutorial import ViT, default_device, evaluate, load_checkpoint, load_dataset, preset, quick_mode, set_seed
+from vit_tutorial import (ViT, default_device, evaluate, load_checkpoint, load_dataset, preset, quick_mode, registry,
+                          save_checkpoint, set_seed)
 from vit_tutorial.augment import get_augment
-from vit_tutorial import registry
 from vit_tutorial.book import DATA, IMAGES, LOADED_FROM, load, training_set
 from vit_tutorial.checkpoint import read_checkpoint
 from vit_tutorial.data import SAMPLE_SPLIT, VAL_SIZE
@@ -119,7 +120,9 @@ fig
 #
 # With few images a Transformer memorises them long before it has learned
 # what a digit is. A small random change to every image in every epoch makes
-# memorising useless: the model never sees exactly the same picture twice.
+# memorising harder: the model never sees exactly the same picture twice.
+# (It can still learn its training digits almost by heart, as notebook 07
+# shows; what augmentation buys is that it must learn them in many poses.)
 #
 # For digits the changes must keep the digit what it is: a rotation of up to
 # 10°, a zoom of up to ±10 % and a shift of up to 10 % of the side. Mirror
@@ -262,10 +265,10 @@ print(f"{model.num_parameters():,} trainable parameters")
 # The section after next writes each of these out and proves it.
 #
 # `fit` picks the device (CUDA if there is one, else the CPU) and whether to
-# compute in bfloat16: on a GPU that supports it; on a CPU only where the CPU computes
-# bfloat16 natively (AVX-512 BF16 or AMX units), where it was measured to be
-# faster. On AMX it was no faster for this narrow model, so there it trains in
-# float32.
+# compute in bfloat16: on a GPU that supports it; on a CPU only where the CPU
+# computes bfloat16 natively (AVX-512 BF16, or AMX units for models at least
+# 128 wide). Whether it pays depends on the CPU and the model; the website's
+# speed page has the measurements.
 
 # %%
 print(json.dumps(registry.recipe("mnist/vit"), indent=1))
@@ -836,12 +839,14 @@ for path in files:
     print(f"{shown_path(path)}  ({path.stat().st_size / 1024:.0f} KiB)")
 
 # %%
-reloaded = load_checkpoint(source)
+with tempfile.TemporaryDirectory() as folder:  # a round trip: save the model in memory, read it back
+    save_checkpoint(f"{folder}/model.pt", model.cpu(), epoch=len(history))
+    reloaded = load_checkpoint(f"{folder}/model.pt")
 model.eval()
 xv, _ = splits.val.batch(torch.arange(256))
 with torch.no_grad():
-    torch.testing.assert_close(reloaded(xv), model.cpu()(xv))
-print("the checkpoint reloads to the same model: OK")
+    torch.testing.assert_close(reloaded(xv), model(xv))
+print("saved and loaded again, the checkpoint gives the same model: OK")
 
 # %% [markdown]
 # The same training runs from the command line, which also writes the

@@ -253,9 +253,11 @@ assert_close(rollout.sum(dim=-1), torch.ones(B, N + 1))
 # With the mean of the heads, every row of A sums to 1, so the diagonal of
 # 0.5 · A + 0.5 · I is at least 0.5: each token keeps at least half of its
 # weight on itself at every layer, and rollout maps sit on a large common
-# floor. That holds for the mean (and for discarding, which only lowers the
-# other weights), not for the maximum: the maxima of the heads sum to more
-# than 1 per row, and after renormalising, a token can keep much less. The
+# floor. The bound needs only that each row of A sums to at most 1, so it
+# also holds after discarding (which can zero a token's own entry of A, but
+# only lowers the row's sum) and for the minimum of the heads; not for the
+# maximum: the maxima of the heads sum to more than 1 per row, and after
+# renormalising, a token can keep much less. The
 # smallest weight a token keeps on itself in one layer's matrix, over the six
 # digits:
 
@@ -705,9 +707,11 @@ for e, s in zip(epochs, over_training):
 # %% [markdown]
 # Before training and after two epochs the maps stay nearly flat (contrast
 # 1.01 and 1.28) while the accuracy climbs to 29 %. Between epochs 2 and 5
-# they move onto the digit: the contrast reaches 2.34, and the ink share
-# jumps from 42.8 % to 49.1 %, 2.3 points above that epoch's prior, the
-# largest margin in the table. The contrast keeps rising to 3.76 at epoch
+# they sharpen: the contrast reaches 2.34, and the ink share jumps from
+# 42.8 % to 49.1 %. Most of that jump is the prior's, which rises with it:
+# the margin of the digit's own map over the prior is 2.3 points at epoch 5,
+# the largest in the table, but small. The maps first learn where digits
+# usually are, and only a little where this digit is. The contrast keeps rising to 3.76 at epoch
 # 20, is 3.61 at epoch 80, then eases to 2.96 at epoch 160. From epoch 10
 # on the margin over the prior stays small, between 0.2 and 1.1 points,
 # while the accuracy goes on from 78 % to 98 %. The maps take their shape

@@ -191,10 +191,10 @@ assert all(len(t) == 5 and min(t) > 0 for t in step_seconds.values())
 print("five timed rounds per model")
 
 # %% [markdown]
-# On the 2-core AMD EPYC that ran this notebook (two threads, no other
-# jobs on the machine), a Fashion-MNIST step took 7.5 times as long as an
-# MNIST step on the same 128 images. Timings move from
-# run to run; the section on the test set puts this beside the speeds
+# The ratio printed above is the one to read: a Fashion-MNIST step takes
+# several times as long as an MNIST step on the same 128 images, on any
+# machine, though the exact figure moves from machine to machine and from
+# run to run. The section on the test set puts it beside the speeds
 # recorded in the two training histories.
 
 # %%
@@ -273,13 +273,15 @@ assert history.val_acc[-1] > FLOOR
 # over the last five epochs. Training accuracy (on augmented images) ends at
 # 90.65 %, about one point above validation.
 #
-# Is the model too small? No: the same model trained without augmentation
-# in the recipe exploration above got 99.7 % of the training images right
-# (and 88.6 % on validation), so it can fit the training set. With the mild
-# augmentation it ends with training accuracy close to validation accuracy:
-# after 30 epochs it is limited by what it has learned so far, not by its
-# capacity. More epochs, or a model that learns more from each image, are
-# the levers to try, not more parameters.
+# Is the model too small to fit the clothes? In the recipe exploration
+# above, a run of the same model without augmentation (at another learning
+# rate, on another machine) got nearly all of its training images right, so
+# it can memorise them. With the mild augmentation it ends with training
+# accuracy close to validation accuracy. What limits it is not its capacity
+# to fit but what it assumes about images: a ViT has to learn from data the
+# locality a convolution builds in, and notebook 13 measures what building
+# some of it back in is worth. Whether more parameters would help was not
+# tested here.
 #
 # ## What the model confuses
 #

@@ -120,9 +120,10 @@ print("model.head(features) reproduces the model's predictions")
 #
 # Each sees the same frozen training features and labels:
 #
-# - **logistic regression**: a linear head again, but fitted to convergence
-#   on the frozen features (with the features standardised) instead of
-#   trained together with the encoder;
+# - **logistic regression**: a linear head again, but fitted anew by an
+#   iterative solver (until its convergence test, at most 2,000 steps) on the
+#   frozen, standardised features instead of trained together with the
+#   encoder;
 # - **random forest**: 100 decision trees; each split looks at one feature
 #   against a threshold, so it uses the features in a completely different way;
 # - **k-nearest neighbours**: no fitting at all; an image gets the majority
@@ -195,7 +196,7 @@ print(f"each of {len(paired)} heads compared with the trained linear head, image
 #
 # The heads on the class token land within a fraction of a point of each
 # other and of the trained head. Logistic regression, a linear head again but
-# fitted to convergence on the frozen features, is the one that comes out
+# fitted anew on the frozen features, is the one that comes out
 # ahead, by a small margin; the forest and the nearest neighbours tie with the
 # trained head. The training has put images of one class
 # close together, so quite different classifiers read them about equally
@@ -311,8 +312,8 @@ print(f"{len(points)} variants per seed, all with the same epochs and schedule")
 # ### Is the sine-cosine table right for a 4 × 4 grid?
 #
 # The table of notebook 03 uses the temperature 10,000 of the Transformer
-# paper: per axis, D/4 = 16 frequencies from 1 down to about 1/10,000 per
-# step. That range was chosen for sequences of hundreds of positions; our
+# paper: per axis, D/4 = 16 frequencies from 1 down to 10,000^(-15/16),
+# about 1/5,600 per step. That range was chosen for sequences of hundreds of positions; our
 # grid has 4 positions per axis. Below, `sincos_table` writes the same
 # table with the temperature as a knob (it equals the package's at 10,000),
 # and we count the channels that change by less than 0.01 anywhere on the
@@ -439,9 +440,11 @@ print(f"{len(order)} configurations, each trained with the same seed(s)")
 #   at temperature 10,000, and they tie with the learned positions (90.2 to
 #   93.0 % over all eight learned runs). So the gap between learned and
 #   fixed positions came from a table whose frequencies suit long
-#   sequences, not from fixed positions as such; the paper, on
-#   ImageNet-sized grids, found the kind of position embedding mattered
-#   little (its Table 8).
+#   sequences, not from fixed positions as such. The paper, on
+#   ImageNet-sized grids, compared learned embeddings only (one-dimensional,
+#   two-dimensional and relative, against none; its Table 8, which has no
+#   fixed sine-cosine row) and found the kind mattered little, while none at
+#   all did worse.
 #
 # ## What comes next
 #
