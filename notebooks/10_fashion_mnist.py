@@ -405,6 +405,7 @@ print("each model scored once on its own test set")
 # thousand parameters more; its shipped result, on the same test images:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 local = model_row("fashion-mnist/vit-spt-lsa", splits)
 print("fashion-mnist/vit-spt-lsa:", count_summary(local["test"]["correct"], local["test"]["images"], "test accuracy"),
       f"({local['parameters']:,} parameters)")

@@ -47,8 +47,8 @@ class Attention(nn.Module):
 
         For the small heads of this book (d = 16) PyTorch's fused CPU kernel
         was never faster than the explicit math, and under bfloat16 autocast
-        it was four to five times slower (benchmarks/results/, --ablation,
-        width 128, 2-core CPU: 192 against 934 images/s with 7x7 patches).
+        it was several times slower (``benchmarks/throughput.py --ablation``
+        measures it).
         """
         if self.fused is not None:
             return self.fused

@@ -39,9 +39,9 @@ class Augment:
             raise VitTutorialError(f"elastic_sigma must be a positive width in pixels, not {self.elastic_sigma!r}")
 
     def record(self) -> dict:
-        """The settings as a dict, as ``fit`` records them. The elastic fields came later (2026-12-06): while
+        """The settings as a dict, as ``fit`` records them. The elastic fields came after the others: while
         elastic is off they are left out, so that an augmentation without them is recorded, compared and
-        shown as before, and the checkpoints and saved results made before still match it."""
+        shown as before, and the checkpoints and rows made before them still match it."""
         fields = dataclasses.asdict(self)
         if not self.elastic:
             del fields["elastic"], fields["elastic_sigma"]
@@ -131,12 +131,10 @@ AUGMENTATIONS = {
     # Digits: small rotations, zooms and shifts; never mirrored (a mirrored 2 is no digit).
     "digits": Augment(rotate=10.0, translate=0.1, scale=0.1),
     # The same, then elastic deformation (Simard et al., 2003) of 16 pixels smoothed over 4. Tried and not
-    # used: cross-validated on the sample it ties with "digits" for the mnist ViT and the hybrid (97.98 against
-    # 98.00 %, 99.02 against 99.00 %; benchmarks/results/cv-recipes-mnist-elastic-zen4-cpu-2core-2026-12-06.txt).
+    # used: cross-validated on the MNIST sample it tied with "digits" for the ViT and the hybrid (lab/logs/).
     "digits-elastic": Augment(rotate=10.0, translate=0.1, scale=0.1, elastic=16.0),
-    # Clothes: mirrored and shifted a little. Chosen on the validation set (30 epochs of the
-    # fashion-mnist-plain preset, benchmarks/results/fashion-recipe-exploration-h200.txt): 90.4 %,
-    # against 88.4 % with rotations, zooms and twice the shift added.
+    # Clothes: mirrored and shifted a little. Chosen on the validation set of fashion-mnist/vit against mixes
+    # with rotations, zooms and twice the shift, which did worse (lab/logs/fashion-recipe-exploration-h200.txt).
     "clothes": Augment(translate=0.05, hflip=True),
     # The same, plus random erasing (Zhong et al., 2020) half of the time.
     "clothes-erase": Augment(translate=0.05, hflip=True, erase=0.5),

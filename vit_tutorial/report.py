@@ -8,7 +8,7 @@ A page holds a table between two markers::
 
 ``render`` fills every marked region of README.md and of the pages under
 ``docs/`` from the rows in ``results/`` (and the speed rows in
-``benchmarks/results/``); ``report --check`` (and a test) fails when a table
+``results/speed/``); ``report --check`` (and a test) fails when a table
 differs from what the rows give, so a row changed without ``report`` run is
 caught.
 
