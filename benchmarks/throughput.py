@@ -389,14 +389,9 @@ def main(argv=None) -> dict:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"\nresults written to {args.json}")
     if args.record and results["patches"]:
-        from vit_tutorial.speed import record
+        from vit_tutorial.speed import record, throughput_rows
 
-        rows = []
-        for patch in results["patches"]:
-            default = next(v["median"] for v in patch["variants"] if v["default_training_path"])
-            rows += [{"patch_size": patch["patch_size"], "label": v["label"], "precision": v["precision"],
-                      "median": v["median"], "ratio": v["median"] / default, "rates": v["images_per_second"]}
-                     for v in patch["variants"]]
+        rows = throughput_rows(results["patches"])
         settings = {"batch": args.batch_size, "repetitions": args.reps, "steps": args.steps, "width": WIDTH,
                     "depth": DEPTH}
         command = "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -450,7 +450,7 @@ def old_machine(m: dict, cpu: str | None = None) -> dict:
 
 
 def speed() -> None:
-    from vit_tutorial.speed import record
+    from vit_tutorial.speed import record, throughput_rows
 
     cpus = {"amp-zen4-cpu-2core-2026-12-04.json": "AMD EPYC (family 25 model 17)"}
     for name in ("amp-cpu-2core-2026-11-27.json", "amp-zen4-cpu-2core-2026-12-04.json"):
@@ -466,12 +466,7 @@ def speed() -> None:
                rows, "python benchmarks/amp.py --record", converted_from=f"benchmarks/results/{name}")
     name = "throughput-cpu-2core-2026-11-27-amd.json"
     old = json.loads((ROOT / "benchmarks" / "results" / name).read_text())
-    rows = []
-    for patch in old["patches"]:
-        default = next(v["median"] for v in patch["variants"] if v["default_training_path"])
-        rows += [{"patch_size": patch["patch_size"], "label": v["label"], "precision": v["precision"],
-                  "median": v["median"], "ratio": v["median"] / default, "rates": v["images_per_second"]}
-                 for v in patch["variants"]]
+    rows = throughput_rows(old["patches"])
     s = old["settings"]
     record("throughput", old_machine(old["machine"]),
            {"batch": s["batch_size"], "repetitions": s["reps"], "steps": s["steps"], "width": s["config"]["width"],

@@ -420,8 +420,8 @@ print(f"{len(order)} configurations, each trained with the same seed(s)")
 
 # %% [markdown]
 # What the full run showed (20 epochs, 4,000 training digits, two seeds;
-# validation accuracy on 500 digits, mean and the two seeds; each run took
-# 18-33 s on a 2-core AMD EPYC with one thread):
+# validation accuracy on 500 digits, mean and the two seeds, as printed
+# above):
 #
 # - **Class token or mean pooling: a tie.** With learned positions at
 #   learning rate 0.002, 92.5 % (92.0 and 93.0) against 91.5 % (90.8 and

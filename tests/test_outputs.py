@@ -87,3 +87,39 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 def test_committed_outputs_hold_on_every_machine(notebook):
     found = problems(notebook)
     assert not found, "\n".join(found)
+
+
+# Run history in a lesson's prose: a date, a CPU or GPU by name, a path to the lab's logs or to a result file, a commit.
+RUN_HISTORY = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b|\b(EPYC|Xeon|Zen \d|Ryzen|H100|H200|A100)\b|lab/logs/|"
+                         r"benchmarks/results/|results/[a-z0-9-]+/\S+\.json|\bcommit [0-9a-f]{7,40}\b")
+# The notebook whose prose still tells how its results were found; it is being rewritten as a lesson.
+HISTORY_NOT_YET_REMOVED = {"13_small_data"}
+
+
+def history_in(notebook: Path) -> list:
+    found = []
+    for i, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            found += [f"{notebook.name} cell {i}: {m.group(0)!r}" for m in RUN_HISTORY.finditer(text)]
+    return found
+
+
+def test_the_history_scan_catches_dates_machines_and_lab_paths(tmp_path):
+    def notebook(text):
+        path = tmp_path / "01_x.ipynb"
+        path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": text, "metadata": {}}],
+                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        return history_in(path)
+
+    assert notebook("A ViT of 139,018 parameters, at 98 % on 500 digits.") == []
+    for text in ("run on 2026-12-04", "a 2-core AMD EPYC", "see lab/logs/cv.txt", "on an NVIDIA H200",
+                 "in results/mnist-sample/vit/seed0-1234abcd.json"):
+        assert len(notebook(text)) == 1, text
+
+
+@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem not in HISTORY_NOT_YET_REMOVED],
+                         ids=[p.stem for p in NOTEBOOKS if p.stem not in HISTORY_NOT_YET_REMOVED])
+def test_a_lessons_prose_holds_no_run_history(notebook):
+    found = history_in(notebook)
+    assert not found, "\n".join(found)

@@ -35,6 +35,18 @@ def record(benchmark: str, machine: dict, settings: dict, rows: list, command: s
     return path
 
 
+def throughput_rows(patches: list) -> list:
+    """``benchmarks/throughput.py``'s results per patch size as speed rows: each variant's median, and its
+    ratio to our default training path (what ``fit`` runs on that CPU)."""
+    rows = []
+    for patch in patches:
+        default = next(v["median"] for v in patch["variants"] if v["default_training_path"])
+        rows += [{"patch_size": patch["patch_size"], "label": v["label"], "precision": v["precision"],
+                  "median": v["median"], "ratio": v["median"] / default, "rates": v["images_per_second"]}
+                 for v in patch["variants"]]
+    return rows
+
+
 def speed_rows(benchmark: str | None = None, root: Path = SPEED) -> list:
     """Every recorded measurement (of one benchmark), oldest first."""
     out = []
