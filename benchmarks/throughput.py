@@ -19,6 +19,13 @@ Variants:
 - with ``--ablation``, also our default path with the fused attention kernel
   forced on (the choice ``Attention.use_fused`` makes, measured).
 
+Each variant's speed is also put beside the machine's limit: the FLOPs of a
+training image (three times those of its forward pass, two per multiply-add,
+attention included, counted by ``torch.utils.flop_counter``) times its
+images per second, as a share of the best FLOP/s a plain square matrix
+product reaches on the same threads in the same precision (the measured
+peak, float32 and bfloat16).
+
 Usage:
     python benchmarks/throughput.py                 # patches 7 and 4, 5 repetitions of 5 steps
     python benchmarks/throughput.py --quick         # a smoke test: 2 repetitions of 2 steps, batch 64
@@ -113,6 +120,40 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# --------------------------------------------------------------------------- the machine's limit
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """The best FLOP/s of an (n, n) @ (n, n) product in ``dtype`` over ``reps`` timed runs: the measured peak."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=g).to(device, dtype)
+    b = torch.rand(n, n, generator=g).to(device, dtype)
+    best = float("inf")
+    for i in range(reps + 1):  # the first run is not counted: it picks the kernel
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def train_flops(model: nn.Module, device: torch.device) -> float:
+    """FLOPs of training on one image: 3 times those of its forward pass (the backward pass costs about twice
+    the forward), two per multiply-add, attention included."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(2, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    # In training mode, as it is timed: in evaluation mode without gradients some models take a fused path whose
+    # matrix products the counter does not see.
+    with FlopCounterMode(display=False) as counter:
+        model.train()(x)
+    return 3.0 * counter.get_total_flops() / len(x)
+
+
 # --------------------------------------------------------------------------- one training step
 
 
@@ -131,6 +172,7 @@ class Variant:
     is_default_path: bool = False
     tag: str = ""  # what else sets this variant apart, for its label
     rates: list = field(default_factory=list)  # images per second, one per repetition
+    flops: float = 0.0  # FLOPs of training on one image (train_flops)
 
     @property
     def precision(self) -> str:
@@ -223,7 +265,7 @@ def label(v: Variant) -> str:
     return f"{v.name} ({v.precision}{', ' + v.tag if v.tag else ''})"
 
 
-def run_patch(patch: int, args, device: torch.device) -> dict:
+def run_patch(patch: int, args, device: torch.device, peaks: dict | None = None) -> dict:
     B = args.batch_size
     N = (IMAGE_SIZE // patch) ** 2
     print(f"\n=== patch {patch}: {N} patches + class token, batch {B}, "
@@ -235,6 +277,8 @@ def run_patch(patch: int, args, device: torch.device) -> dict:
     for name, n in params.items():
         print(f"  {name:12s} {n:>10,d}   {PEER_NOTES.get(name, 'vit_tutorial.ViT')}")
 
+    for v in variants:
+        v.flops = train_flops(v.model, device)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(B, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE, generator=g).to(device)
     y = torch.randint(0, NUM_CLASSES, (B,), generator=g).to(device)
@@ -247,9 +291,14 @@ def run_patch(patch: int, args, device: torch.device) -> dict:
         print(f"  repetition {rep + 1}/{args.reps}: " + ", ".join(f"{label(v)} {v.rates[-1]:.0f}" for v in variants))
 
     median = {id(v): statistics.median(v.rates) for v in variants}
-    print(f"\n  {'variant':44s} {'images/s (median)':>18s} {'min':>8s} {'max':>8s}")
+    peaks = peaks or {}
+    share = {id(v): median[id(v)] * v.flops / peaks[v.precision] if v.precision in peaks else float("nan")
+             for v in variants}
+    print(f"\n  {'variant':44s} {'images/s (median)':>18s} {'min':>8s} {'max':>8s} {'GFLOP/s':>8s} "
+          f"{'of peak':>8s}")
     for v in variants:
-        print(f"  {label(v):44s} {median[id(v)]:18.0f} {min(v.rates):8.0f} {max(v.rates):8.0f}")
+        print(f"  {label(v):44s} {median[id(v)]:18.0f} {min(v.rates):8.0f} {max(v.rates):8.0f} "
+              f"{median[id(v)] * v.flops / 1e9:8.1f} {share[id(v)]:8.0%}")
 
     ours_fp32 = next(v for v in variants if v.is_ours and v.autocast_dtype is None and not v.is_default_path)
     ours_default = next(v for v in variants if v.is_default_path)
@@ -287,7 +336,8 @@ def run_patch(patch: int, args, device: torch.device) -> dict:
         "parameters": params,
         "variants": [{"model": v.name, "label": label(v), "precision": v.precision,
                       "default_training_path": v.is_default_path, "images_per_second": v.rates,
-                      "median": median[id(v)]} for v in variants],
+                      "median": median[id(v)], "train_flops_per_image": v.flops,
+                      "peak_share": share[id(v)]} for v in variants],
         "ratios": ratios,
     }
 
@@ -376,12 +426,15 @@ def main(argv=None) -> dict:
           + (f" ({info['gpu']})" if "gpu" in info else ""))
     print("peers: " + ", ".join(f"{m} {info[m] or 'missing'}" for m in ("timm", "vit-pytorch", "torchvision")))
 
-    results = {"machine": info,
+    peaks = {"float32": matmul_peak(device, torch.float32), "bfloat16 autocast": matmul_peak(device, torch.bfloat16)}
+    print("measured peak (a 2048 x 2048 matrix product, best of 5): " +
+          ", ".join(f"{k.split()[0]} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()))
+    results = {"machine": info, "peaks": peaks,
                "settings": {"reps": args.reps, "warmup": args.warmup, "steps": args.steps,
                             "batch_size": args.batch_size, "quick": args.quick,
                             "config": dict(image_size=IMAGE_SIZE, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES,
                                            width=WIDTH, depth=DEPTH, heads=HEADS, mlp_dim=MLP_DIM)},
-               "patches": [run_patch(patch, args, device) for patch in patches] if args.reps else []}
+               "patches": [run_patch(patch, args, device, peaks) for patch in patches] if args.reps else []}
     if args.fit_cuda:
         results["fit_cuda"] = fit_cuda(patches)
     if args.json:
@@ -393,7 +446,8 @@ def main(argv=None) -> dict:
 
         rows = throughput_rows(results["patches"])
         settings = {"batch": args.batch_size, "repetitions": args.reps, "steps": args.steps, "width": WIDTH,
-                    "depth": DEPTH}
+                    "depth": DEPTH, "peak float32 GFLOP/s": round(peaks["float32"] / 1e9),
+                    "peak bfloat16 GFLOP/s": round(peaks["bfloat16 autocast"] / 1e9)}
         command = "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
         print(f"recorded in {record('throughput', info, settings, rows, command)}")
     return results

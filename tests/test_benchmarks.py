@@ -49,3 +49,16 @@ def test_the_books_timings_are_recorded_as_a_speed_row(tmp_path, monkeypatch, ca
     assert [r["notebook"] for r in row["rows"]] == ["01_patching", "13_small_data"]
     assert "| 13_small_data | 30 |" in speed.book_table(row)
     assert speed.main(["nonsense"]) == 2
+
+
+def test_the_flops_of_a_training_image_are_three_forward_passes_of_two_per_multiply_add():
+    """Counted by torch's flop counter on our model, they equal the count from the configuration (notebook 10)."""
+    throughput = benchmark_module("throughput")
+    for patch in (7, 4):
+        model = throughput.build_ours(patch)
+        N, T, P, D, M = (28 // patch) ** 2, (28 // patch) ** 2 + 1, patch, throughput.WIDTH, throughput.MLP_DIM
+        per_block = T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * M  # qkv; QK^T and AV; output; MLP
+        macs = N * P * P * 1 * D + throughput.DEPTH * per_block + D * throughput.NUM_CLASSES
+        assert throughput.train_flops(model, torch.device("cpu")) == 3 * 2 * macs
+    peak = throughput.matmul_peak(torch.device("cpu"), torch.float32, n=256, reps=2)
+    assert peak > 1e8  # a matrix product of 256 x 256 runs at more than 0.1 GFLOP/s on any machine
