@@ -19,6 +19,7 @@ The tables:
 - ``cv``: a cross-validation, candidates against a baseline, pooled over folds;
 - ``runs``: single runs scored on one split, each against a baseline on the same images;
 - ``pairs``: shipped models compared on the same test images;
+- ``files``: rows kept outside ``results/`` (a shipped model trained again), each against the shipped row;
 - ``speed``: training speed rows;
 - ``cli``: every command's ``--help``.
 """
@@ -227,6 +228,28 @@ def table_runs(args: dict, results: Path) -> str:
     return markdown(header, body)
 
 
+def table_files(args: dict, results: Path) -> str:
+    """Rows kept as files outside ``results/`` (e.g. a shipped model trained again, in ``lab/logs/``), each on the
+    test split against the shipped row of its model, on the same images."""
+    from .results import read_row
+
+    body = []
+    for label, path in args["rows"]:
+        row = read_row(ROOT / path)
+        shipped = shipped_row(row["model"], results)
+        t = row["test"]
+        line = [label, f"`{row['model']}`", count_summary(t["correct"], t["images"], short=True)]
+        if shipped is not None:
+            s = shipped["test"]
+            line += [count_summary(s["correct"], s["images"], short=True),
+                     "yes" if s["low"] <= t["accuracy"] <= s["high"] else "no",
+                     _versus(correct_of(t), correct_of(s), "shipped")]
+        body.append(line)
+    return markdown(["run", "model", "test accuracy (95 % interval)", "the shipped model's", "inside its interval",
+                     "against the shipped model: difference (95 % interval); right for this only : for the "
+                     "shipped only, McNemar p"], body)
+
+
 def table_pairs(args: dict, results: Path) -> str:
     models = args["models"]
     rows = {}
@@ -278,7 +301,7 @@ def table_cli(args: dict, results: Path) -> str:
 
 
 TABLES = {"headline": table_headline, "models": table_models, "cv": table_cv, "runs": table_runs,
-          "pairs": table_pairs, "speed": table_speed, "cli": table_cli}
+          "pairs": table_pairs, "speed": table_speed, "cli": table_cli, "files": table_files}
 
 
 # --------------------------------------------------------------------------- pages
