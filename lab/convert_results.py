@@ -432,6 +432,23 @@ def logged_runs() -> None:
     print(f"{len(LOGGED)} runs read from logs")
 
 
+# --------------------------------------------------------------------------- the digit models taught by the CNN
+
+
+def taught_digits() -> None:
+    """The 9-fold cross-validation of docs/decisions/mnist-taught.md, run by the cross-validation script of the day
+    (one thread, per-digit answers in JSON), as fold rows: the taught ViT and hybrid, and their teachers."""
+    source = "lab/logs/mnist-taught-cv9-zen4-cpu-1thread-2026-12-08.txt"
+    for name, label, model_id in (("vit", "vit-kd", "mnist-sample/vit+kd"),
+                                  ("hybrid", "hybrid-kd", "mnist-sample/hybrid+kd"),
+                                  ("vit", "teacher:mnist-cnn", "mnist-sample/cnn")):
+        answers = json.loads((LOGS / f"mnist-taught-cv9-{name}-zen4-cpu-1thread-2026-12-08.json").read_text())
+        note = ("the fold's teacher, trained on the fold's training digits only" if label.startswith("teacher")
+                else "taught by a CNN trained on the fold's training digits only")
+        cv_folds(model_id, {}, 9, 0, answers[label], source, note)
+    print("the taught digit models' folds converted")
+
+
 # --------------------------------------------------------------------------- speed
 
 
@@ -477,7 +494,7 @@ def speed() -> None:
 
 def main(argv=None) -> None:
     steps = {"checkpoints": (move_checkpoints, score_shipped, model_rows), "notebooks": (small_data, grids),
-             "cv": (cross_validations,), "speed": (speed,), "logs": (logged_runs,)}
+             "cv": (cross_validations,), "speed": (speed,), "logs": (logged_runs,), "taught": (taught_digits,)}
     for name in (argv if argv else steps):
         for step in steps[name]:
             step()
